@@ -1,0 +1,3 @@
+from filewallball.cli import main
+
+main()

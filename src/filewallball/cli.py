@@ -1,0 +1,108 @@
+"""The `filewallball` command: serve the API, or migrate the database."""
+
+from __future__ import annotations
+
+import atexit
+import enum
+import os
+import shutil
+import tempfile
+from typing import Annotated
+
+import structlog
+import typer
+
+from filewallball import migrations
+from filewallball.log import configure_logging
+from filewallball.settings import Settings, SettingsError, load_settings
+
+cli = typer.Typer(help="FileWallBall: upload a file, get a link.", no_args_is_help=True)
+log = structlog.get_logger("filewallball.cli")
+APP_FACTORY = "filewallball.app:create_app"
+
+
+class Server(enum.StrEnum):
+    granian = "granian"
+    uvicorn = "uvicorn"
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        typer.echo(f"filewallball: invalid setting {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings)
+    return settings
+
+
+def _share_metrics_between_workers() -> None:
+    """prometheus_client sums several processes through files in one folder."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = tempfile.mkdtemp(prefix="filewallball-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    server: Annotated[Server, typer.Option(help="ASGI server.")] = Server.granian,
+) -> None:
+    """Apply migrations (unless FWB_AUTO_MIGRATE=false), then serve the API."""
+    settings = _settings()
+    if settings.auto_migrate:
+        migrations.upgrade(settings)
+    if workers > 1:
+        _share_metrics_between_workers()
+        if not settings.redis_url:
+            log.warning(
+                "in_process_cache_with_workers",
+                detail="each worker caches on its own; a delete reaches the others within "
+                "FWB_CACHE_TTL. Set FWB_REDIS_URL to share one cache.",
+            )
+    log.info("serving", url=f"http://{host}:{port}", server=server.value, workers=workers)
+    if server is Server.granian:
+        from granian.constants import Interfaces
+        from granian.http import HTTP1Settings
+        from granian.server import Server as Granian
+
+        Granian(
+            APP_FACTORY,
+            factory=True,
+            interface=Interfaces.ASGI,
+            address=host,
+            port=port,
+            workers=workers,
+            http1_settings=HTTP1Settings(header_read_timeout=10_000),
+            log_access=False,
+        ).serve()
+    else:
+        import uvicorn
+
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            timeout_keep_alive=5,
+        )
+
+
+@cli.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Bring the database schema to the latest revision (or REVISION)."""
+    settings = _settings()
+    migrations.upgrade(settings, revision)
+    typer.echo(f"database at {revision}")
+
+
+def main() -> None:
+    cli()

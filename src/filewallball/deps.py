@@ -1,0 +1,72 @@
+"""Dependencies, each named once, so handlers read like their signatures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from filewallball.cache import Cache
+from filewallball.jobs import Jobs
+from filewallball.settings import Settings
+from filewallball.storage import Storage
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(slots=True)
+class AppState:
+    """Everything the lifespan builds; handed to handlers through the dependencies below."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    storage: Storage
+    cache: Cache
+    jobs: Jobs
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is asking, as far as the request tells."""
+
+    ip: str | None
+    user_agent: str | None
+    session_id: str | None
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.fwb
+    return state
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler returns, rolled back if it raises."""
+    async with state.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def get_client(request: Request) -> Client:
+    session_id = request.headers.get("x-session-id", "")
+    user_agent = request.headers.get("user-agent")
+    return Client(
+        ip=request.client.host if request.client else None,
+        user_agent=user_agent[:500] if user_agent else None,
+        session_id=session_id if _SESSION_ID.fullmatch(session_id) else None,
+    )
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+# scope="function": the commit happens before the response is sent, so what a client is told
+# was stored is stored.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ClientDep = Annotated[Client, Depends(get_client)]

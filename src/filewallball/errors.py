@@ -1,0 +1,117 @@
+"""Errors that reach clients, and the one handler that renders them as RFC 9457 problems.
+
+    FileWallBallError                 500  anything unexpected, never with details
+    ├── BadRequest                    400  a malformed request (multipart body, Range, form field)
+    ├── NotFound                      404  unknown, malformed or deleted file id
+    ├── PayloadTooLarge               413  over FWB_MAX_FILE_SIZE or the extension's own limit
+    ├── RangeNotSatisfiable           416  a Range outside the file
+    ├── UnsupportedMediaType          415  a refused extension, disguised content, no preview
+    └── ServiceUnavailable            503  a dependency we cannot work without is down
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class FileWallBallError(Exception):
+    """Base of every error we answer deliberately; `status` picks the HTTP status."""
+
+    status: int = 500
+    slug: str = "internal-error"
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class BadRequest(FileWallBallError):
+    status, slug = 400, "bad-request"
+
+
+class NotFound(FileWallBallError):
+    status, slug = 404, "not-found"
+
+
+class PayloadTooLarge(FileWallBallError):
+    status, slug = 413, "file-too-large"
+
+
+class UnsupportedMediaType(FileWallBallError):
+    status, slug = 415, "unsupported-media-type"
+
+
+class RangeNotSatisfiable(FileWallBallError):
+    status, slug = 416, "range-not-satisfiable"
+
+
+class ServiceUnavailable(FileWallBallError):
+    status, slug = 503, "service-unavailable"
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """An `application/problem+json` response."""
+    title = HTTPStatus(status).phrase
+    body = {
+        "type": f"/problems/{slug or title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+async def _on_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FileWallBallError)
+    return problem(exc.status, exc.detail, slug=exc.slug, headers=exc.headers)
+
+
+async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404:
+        detail = "Nothing lives at this address."
+    return problem(exc.status_code, detail, headers=exc.headers)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only where and what: never echo the input, which may be large or hostile.
+    errors = [
+        {"loc": [str(part) for part in err.get("loc", ())], "msg": str(err.get("msg", ""))}
+        for err in exc.errors()
+    ]
+    where = ", ".join(".".join(e["loc"]) for e in errors) or "request"
+    return problem(422, f"Invalid value in {where}.", slug="validation-error", errors=errors)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
+    return problem(500, "Something went wrong on our side. It has been logged.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(FileWallBallError, _on_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,1 @@
+"""Files: upload, describe, list, preview, download and delete."""

@@ -1,0 +1,179 @@
+"""HTTP semantics of a download: validators, one byte range, and a streamed body whose
+bytes are counted as they really leave, so a cut-off download records what was sent."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from urllib.parse import quote
+
+import anyio
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from filewallball.errors import RangeNotSatisfiable
+
+_SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\;%]')
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    etag: str
+    last_modified: datetime
+
+    @property
+    def http_date(self) -> str:
+        return format_datetime(self.last_modified.replace(microsecond=0), usegmt=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to answer: 200, 206 (with a range) or 304."""
+
+    status: int
+    start: int = 0
+    length: int = 0
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+def _not_modified(headers: Headers, validators: Validators) -> bool:
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        return _etag_matches(if_none_match, validators.etag)
+    since = _parse_date(headers.get("if-modified-since"))
+    return since is not None and validators.last_modified.replace(microsecond=0) <= since
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _range_applies(headers: Headers, validators: Validators) -> bool:
+    if_range = headers.get("if-range")
+    if if_range is None:
+        return True
+    if if_range.startswith(('"', 'W/"')):
+        # If-Range needs a strong match.
+        return if_range == validators.etag
+    since = _parse_date(if_range)
+    return since is not None and since == validators.last_modified.replace(microsecond=0)
+
+
+def plan_response(headers: Headers, validators: Validators, size: int) -> Plan:
+    """Decide the status and byte range for a GET or HEAD of a `size`-byte blob.
+
+    Only a single range is served; several ranges, or a header we cannot read, get the whole
+    file, which RFC 9110 allows and which costs no more than one range.
+    """
+    if _not_modified(headers, validators):
+        return Plan(304)
+    whole = Plan(200, 0, size)
+    header = headers.get("range")
+    if header is None or not _range_applies(headers, validators):
+        return whole
+    match = _SINGLE_RANGE.fullmatch(header.strip())
+    if match is None:
+        return whole
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return whole
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise _unsatisfiable(size)
+        start = max(size - suffix, 0)
+        return Plan(206, start, size - start)
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return whole
+    if start >= size:
+        raise _unsatisfiable(size)
+    end = min(end, size - 1)
+    return Plan(206, start, end - start + 1)
+
+
+def _unsatisfiable(size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(
+        f"The range is outside the file, which has {size} bytes.",
+        headers={"Content-Range": f"bytes */{size}"},
+    )
+
+
+def content_disposition(filename: str, kind: str = "attachment") -> str:
+    """RFC 6266 with an RFC 5987 `filename*`: no character of the name can end the header."""
+    fallback = _UNSAFE_IN_QUOTES.sub("_", filename) or "download"
+    encoded = quote(filename, safe="")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+# Called once the body is done or cut off: bytes really sent, whether all were, elapsed ms.
+OnFinish = Callable[[int, bool, int], Awaitable[None]]
+
+
+class CountedStreamResponse(Response):
+    """Streams a blob and reports how many bytes went out, even when the client leaves."""
+
+    def __init__(
+        self,
+        body: AsyncGenerator[bytes, None] | None,
+        *,
+        status_code: int,
+        headers: Mapping[str, str],
+        on_finish: OnFinish,
+    ) -> None:
+        super().__init__(status_code=status_code, headers=headers)
+        self._body = body
+        self._on_finish = on_finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        sent = 0
+        complete = False
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            )
+            if self._body is None:
+                await send({"type": "http.response.body", "body": b""})
+                complete = True
+                return
+            async with anyio.create_task_group() as group:
+
+                async def watch_disconnect() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch_disconnect)
+                async for chunk in self._body:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
+                await send({"type": "http.response.body", "body": b""})
+                complete = True
+                group.cancel_scope.cancel()
+        except OSError:
+            pass  # the connection went away under us; `sent` says how far it got
+        finally:
+            if self._body is not None:
+                await self._body.aclose()
+            with anyio.CancelScope(shield=True):
+                elapsed_ms = round((time.perf_counter() - started) * 1000)
+                await self._on_finish(sent, complete, elapsed_ms)

@@ -1,0 +1,206 @@
+"""Tables of the file catalogue and its activity logs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from filewallball.db import Base, UTCDateTime, utcnow
+
+# Auto-increment keys: BIGINT on MariaDB, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class FileCategory(Base):
+    __tablename__ = "file_categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FileExtension(Base):
+    __tablename__ = "file_extensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    extension: Mapped[str] = mapped_column(String(20), unique=True)
+    mime_type: Mapped[str] = mapped_column(String(100))
+    category_id: Mapped[int] = mapped_column(ForeignKey("file_categories.id"))
+    is_allowed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # None: only the global FWB_MAX_FILE_SIZE applies.
+    max_file_size: Mapped[int | None] = mapped_column(BigInteger)
+    description: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    category: Mapped[FileCategory] = relationship(lazy="joined")
+
+
+class FileTag(Base):
+    __tablename__ = "file_tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag_name: Mapped[str] = mapped_column(String(50), unique=True)
+    tag_color: Mapped[str] = mapped_column(String(7), default="#007bff")
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FileTagRelation(Base):
+    __tablename__ = "file_tag_relations"
+    __table_args__ = (
+        UniqueConstraint("file_id", "tag_id"),
+        Index(None, "tag_id", "file_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    tag_id: Mapped[int] = mapped_column(ForeignKey("file_tags.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class File(Base):
+    __tablename__ = "files"
+    __table_args__ = (
+        # The list endpoint: newest first among live files, optionally by extension or category.
+        Index(None, "is_deleted", "created_at"),
+        Index(None, "file_extension", "is_deleted", "created_at"),
+        Index(None, "file_category_id", "is_deleted", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    file_uuid: Mapped[str] = mapped_column(
+        String(36), unique=True, default=lambda: str(uuid.uuid4())
+    )
+    original_filename: Mapped[str] = mapped_column(String(255))
+    stored_filename: Mapped[str] = mapped_column(String(255))
+    file_extension: Mapped[str] = mapped_column(String(20))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    # MD5 of the product documents; filled in by a background job after the upload.
+    file_hash: Mapped[str | None] = mapped_column(String(32), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    storage_path: Mapped[str] = mapped_column(String(500))
+    file_category_id: Mapped[int] = mapped_column(ForeignKey("file_categories.id"))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    view_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    download_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Changes with the metadata, not with the counters.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    category: Mapped[FileCategory] = relationship(lazy="joined")
+    tags: Mapped[list[FileTag]] = relationship(
+        secondary="file_tag_relations", lazy="selectin", order_by=FileTag.tag_name
+    )
+
+
+class FileUpload(Base):
+    """One upload attempt, successful or not; failed attempts have no file."""
+
+    __tablename__ = "file_uploads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    upload_session_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    upload_status: Mapped[str] = mapped_column(String(20))
+    error_reason: Mapped[str | None] = mapped_column(String(50))
+    bytes_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    upload_started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    upload_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FileView(Base):
+    __tablename__ = "file_views"
+    __table_args__ = (Index(None, "file_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    viewer_ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    view_type: Mapped[str] = mapped_column(String(20))
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class FileDownload(Base):
+    __tablename__ = "file_downloads"
+    __table_args__ = (Index(None, "file_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    downloader_ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    download_method: Mapped[str] = mapped_column(String(10))
+    status_code: Mapped[int] = mapped_column(Integer)
+    bytes_downloaded: Mapped[int] = mapped_column(BigInteger)
+    download_duration_ms: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[bool] = mapped_column(Boolean)
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class SystemSetting(Base):
+    __tablename__ = "system_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    setting_key: Mapped[str] = mapped_column(String(100), unique=True)
+    setting_value: Mapped[str | None] = mapped_column(Text)
+    setting_type: Mapped[str] = mapped_column(String(20), default="string")
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# A database view built by the migrations; kept out of Base.metadata so nothing tries to create it.
+file_statistics = Table(
+    "file_statistics",
+    MetaData(),
+    Column("category_id", Integer, primary_key=True),
+    Column("category_name", String(50)),
+    Column("file_count", BigInteger),
+    Column("total_size", BigInteger),
+    Column("avg_file_size", Float),
+    Column("last_upload", UTCDateTime),
+)
+
+FILE_STATISTICS_SQL = text(
+    """
+    CREATE VIEW file_statistics AS
+    SELECT c.id AS category_id,
+           c.name AS category_name,
+           COUNT(f.id) AS file_count,
+           COALESCE(SUM(f.file_size), 0) AS total_size,
+           AVG(f.file_size) AS avg_file_size,
+           MAX(f.created_at) AS last_upload
+    FROM file_categories c
+    LEFT JOIN files f ON f.file_category_id = c.id AND f.is_deleted = 0
+    GROUP BY c.id, c.name
+    """
+)

@@ -1,0 +1,94 @@
+"""What the files API answers, and the metadata snapshot kept in the cache."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FileId = Annotated[str, Field(description="The file's id (UUID v4).", examples=[
+    "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b"
+])]
+
+
+class StoredFile(BaseModel):
+    """A live file's metadata, as cached. Counters are not here: they change on every read."""
+
+    id: int
+    file_id: str
+    filename: str
+    extension: str
+    mime_type: str
+    size: int
+    sha256: str
+    md5: str | None
+    storage_key: str
+    category: str
+    is_public: bool
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class FileLinks(BaseModel):
+    info_url: str
+    view_url: str
+    download_url: str
+
+
+class UploadedFile(BaseModel):
+    """The answer to an upload."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "file_id": "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
+                    "filename": "report.pdf",
+                    "size": 48213,
+                    "mime_type": "application/pdf",
+                    "extension": "pdf",
+                    "category": "document",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    "created_at": "2026-11-22T09:30:00.123456Z",
+                    "info_url": "http://127.0.0.1:8000/files/3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
+                    "view_url": "http://127.0.0.1:8000/view/3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
+                    "download_url": (
+                        "http://127.0.0.1:8000/download/3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b"
+                    ),
+                }
+            ]
+        }
+    )
+
+    file_id: FileId
+    filename: str = Field(description="The original name reduced to a safe base name.")
+    size: int = Field(description="Size in bytes.")
+    mime_type: str = Field(description="Type decided from the content and the extension.")
+    extension: str = Field(description="Lower-case extension without the dot; may be empty.")
+    category: str = Field(description="Category of the extension; 'other' when unknown.")
+    sha256: str = Field(description="SHA-256 of the content, hex; also the download ETag.")
+    created_at: datetime
+    info_url: str
+    view_url: str
+    download_url: str
+
+
+class FileDetails(UploadedFile):
+    """Everything known about a file."""
+
+    md5: str | None = Field(description="MD5 of the content, hex; null until computed.")
+    tags: list[str]
+    is_public: bool
+    updated_at: datetime
+    view_count: int
+    download_count: int
+
+
+class FilePage(BaseModel):
+    items: list[FileDetails]
+    total: int = Field(description="Files matching the filters, on all pages.")
+    page: int
+    size: int
+    pages: int

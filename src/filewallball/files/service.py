@@ -1,0 +1,303 @@
+"""The rules of the files feature: finding, describing, previewing, listing, downloading and
+deleting files, and the background MD5. The upload itself lives in `upload.py`."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+
+import anyio.to_thread
+import charset_normalizer
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
+
+from filewallball import metrics
+from filewallball.cache import Cache, CacheUnavailable
+from filewallball.deps import Client
+from filewallball.errors import NotFound, ServiceUnavailable, UnsupportedMediaType
+from filewallball.files import repository
+from filewallball.files.download import (
+    DOWNLOAD_CSP,
+    CountedStreamResponse,
+    Validators,
+    content_disposition,
+    plan_response,
+)
+from filewallball.files.models import File, FileDownload
+from filewallball.files.naming import is_textual
+from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
+from filewallball.storage import Storage
+
+log = structlog.get_logger(__name__)
+
+
+def canonical_id(file_id: str) -> str:
+    """The canonical form of a UUID v4, or NotFound: a malformed id names no file."""
+    try:
+        parsed = uuid.UUID(file_id)
+    except ValueError:
+        raise NotFound("No file has this id.") from None
+    if parsed.version != 4 or len(file_id) != 36:
+        raise NotFound("No file has this id.")
+    return str(parsed)
+
+
+def _cache_key(file_id: str) -> str:
+    return f"file:{file_id}"
+
+
+def snapshot(file: File) -> StoredFile:
+    return StoredFile(
+        id=file.id,
+        file_id=file.file_uuid,
+        filename=file.original_filename,
+        extension=file.file_extension,
+        mime_type=file.mime_type,
+        size=file.file_size,
+        sha256=file.sha256,
+        md5=file.file_hash,
+        storage_key=file.storage_path,
+        category=file.category.name,
+        is_public=file.is_public,
+        tags=[tag.tag_name for tag in file.tags],
+        created_at=file.created_at,
+        updated_at=file.updated_at,
+    )
+
+
+def links(base_url: str, file_id: str) -> FileLinks:
+    base = base_url.rstrip("/")
+    return FileLinks(
+        info_url=f"{base}/files/{file_id}",
+        view_url=f"{base}/view/{file_id}",
+        download_url=f"{base}/download/{file_id}",
+    )
+
+
+def details(stored: StoredFile, base_url: str, views: int, downloads: int) -> FileDetails:
+    return FileDetails(
+        **links(base_url, stored.file_id).model_dump(),
+        file_id=stored.file_id,
+        filename=stored.filename,
+        size=stored.size,
+        mime_type=stored.mime_type,
+        extension=stored.extension,
+        category=stored.category,
+        sha256=stored.sha256,
+        created_at=stored.created_at,
+        md5=stored.md5,
+        tags=stored.tags,
+        is_public=stored.is_public,
+        updated_at=stored.updated_at,
+        view_count=views,
+        download_count=downloads,
+    )
+
+
+async def find_file(session: AsyncSession, cache: Cache, file_id: str) -> StoredFile:
+    """A live file's metadata, from the cache when it has it. A cache outage costs only speed."""
+    file_id = canonical_id(file_id)
+    key = _cache_key(file_id)
+    try:
+        cached = await cache.get(key)
+    except CacheUnavailable as exc:
+        metrics.CACHE_ERRORS.inc()
+        log.warning("cache_unavailable", operation="get", error=str(exc))
+        cached = None
+    if cached is not None:
+        metrics.CACHE_HITS.inc()
+        return StoredFile.model_validate_json(cached)
+    metrics.CACHE_MISSES.inc()
+    file = await repository.live_file(session, file_id)
+    if file is None:
+        raise NotFound("No file has this id.")
+    stored = snapshot(file)
+    try:
+        await cache.set(key, stored.model_dump_json().encode())
+    except CacheUnavailable:
+        metrics.CACHE_ERRORS.inc()
+    return stored
+
+
+async def forget(cache: Cache, file_id: str) -> None:
+    """Drop a file's cached metadata; a write must not go on if other replicas could keep it."""
+    try:
+        await cache.delete(_cache_key(file_id))
+    except CacheUnavailable as exc:
+        metrics.CACHE_ERRORS.inc()
+        log.error("cache_invalidation_failed", file_id=file_id, error=str(exc))
+        raise ServiceUnavailable(
+            "The shared cache cannot be reached, so the change cannot be made safely. Try again."
+        ) from None
+
+
+async def describe(
+    session: AsyncSession, cache: Cache, file_id: str, client: Client, base_url: str
+) -> FileDetails:
+    stored = await find_file(session, cache, file_id)
+    await repository.record_view(
+        session,
+        stored.id,
+        view_type="info",
+        client_ip=client.ip,
+        user_agent=client.user_agent,
+        session_id=client.session_id,
+    )
+    views, downloads = await repository.counters(session, stored.id)
+    return details(stored, base_url, views, downloads)
+
+
+def decode_text(data: bytes) -> str:
+    """Text for a preview: UTF-8 when it is, else the detected encoding, else replacement."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(data) - 3 and exc.reason == "unexpected end of data":
+            return data[: exc.start].decode("utf-8")
+    best = charset_normalizer.from_bytes(data).best()
+    return str(best) if best is not None else data.decode("utf-8", errors="replace")
+
+
+async def preview(
+    session: AsyncSession,
+    cache: Cache,
+    storage: Storage,
+    file_id: str,
+    client: Client,
+    limit: int,
+) -> tuple[str, bool]:
+    """The start of a text file, decoded, and whether it was cut short."""
+    stored = await find_file(session, cache, file_id)
+    if not is_textual(stored.mime_type):
+        raise UnsupportedMediaType(
+            f"Only text files have a preview; this one is {stored.mime_type}. Download it instead."
+        )
+    chunks = [chunk async for chunk in storage.read(stored.storage_key, 0, limit)]
+    await repository.record_view(
+        session,
+        stored.id,
+        view_type="preview",
+        client_ip=client.ip,
+        user_agent=client.user_agent,
+        session_id=client.session_id,
+    )
+    return decode_text(b"".join(chunks)), stored.size > limit
+
+
+async def list_files(
+    session: AsyncSession, filters: repository.ListFilter, page: int, size: int, base_url: str
+) -> FilePage:
+    rows, total = await repository.page_of_files(session, filters, page=page, size=size)
+    items = [details(snapshot(row), base_url, row.view_count, row.download_count) for row in rows]
+    return FilePage(
+        items=items, total=total, page=page, size=size, pages=math.ceil(total / size)
+    )
+
+
+async def delete_file(session: AsyncSession, cache: Cache, file_id: str) -> None:
+    """Soft delete: the row stays, marked; the blob stays until a purge."""
+    file_id = canonical_id(file_id)
+    file = await repository.live_file(session, file_id)
+    if file is None:
+        raise NotFound("No file has this id.")
+    # Invalidate before and after the commit: a reader between the two cannot re-cache it.
+    await forget(cache, file_id)
+    await repository.soft_delete(session, file.id)
+    await session.commit()
+    await forget(cache, file_id)
+    log.info("file_deleted", file_id=file_id)
+
+
+async def download(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    cache: Cache,
+    storage: Storage,
+    file_id: str,
+    *,
+    method: str,
+    headers: Headers,
+    client: Client,
+) -> CountedStreamResponse:
+    stored = await find_file(session, cache, file_id)
+    validators = Validators(etag=f'"{stored.sha256}"', last_modified=stored.created_at)
+    plan = plan_response(headers, validators, stored.size)
+    response_headers = {
+        "ETag": validators.etag,
+        "Last-Modified": validators.http_date,
+        "Cache-Control": "no-cache",
+        "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": DOWNLOAD_CSP,
+    }
+    if plan.status != 304:
+        response_headers |= {
+            "Content-Type": stored.mime_type,
+            "Content-Length": str(plan.length),
+            "Content-Disposition": content_disposition(stored.filename),
+        }
+    if plan.status == 206:
+        end = plan.start + plan.length - 1
+        response_headers["Content-Range"] = f"bytes {plan.start}-{end}/{stored.size}"
+    body = (
+        storage.read(stored.storage_key, plan.start, plan.length)
+        if method == "GET" and plan.status != 304
+        else None
+    )
+
+    async def record(sent: int, complete: bool, elapsed_ms: int) -> None:
+        outcome = {200: "complete", 206: "partial", 304: "not_modified"}[plan.status]
+        if body is not None and not complete:
+            outcome = "aborted"
+        metrics.DOWNLOADS.labels(outcome).inc()
+        metrics.DOWNLOAD_BYTES.inc(sent)
+        async with sessions() as log_session:
+            await repository.record_download(
+                log_session,
+                FileDownload(
+                    file_id=stored.id,
+                    downloader_ip=client.ip,
+                    user_agent=client.user_agent,
+                    download_method=method,
+                    status_code=plan.status,
+                    bytes_downloaded=sent,
+                    download_duration_ms=elapsed_ms,
+                    completed=complete,
+                    session_id=client.session_id,
+                ),
+                counts=body is not None,
+            )
+            await log_session.commit()
+
+    return CountedStreamResponse(
+        body, status_code=plan.status, headers=response_headers, on_finish=record
+    )
+
+
+async def compute_md5(
+    sessions: async_sessionmaker[AsyncSession], cache: Cache, storage: Storage, stored_id: int,
+    file_id: str, key: str,
+) -> None:
+    """The MD5 the product documents keep, computed off the request path."""
+    digest = hashlib.md5(usedforsecurity=False)
+    async for chunk in storage.read(key):
+        await anyio.to_thread.run_sync(digest.update, chunk)
+    async with sessions() as session:
+        await repository.set_md5(session, stored_id, digest.hexdigest())
+        await session.commit()
+    try:
+        await cache.delete(_cache_key(file_id))
+    except CacheUnavailable:
+        metrics.CACHE_ERRORS.inc()
+
+
+async def backfill_md5(
+    sessions: async_sessionmaker[AsyncSession], cache: Cache, storage: Storage, batch: int = 500
+) -> None:
+    """Finish the MD5s a stopped process left undone."""
+    async with sessions() as session:
+        pending = await repository.files_without_md5(session, batch)
+    for stored_id, file_id, key in pending:
+        await compute_md5(sessions, cache, storage, stored_id, file_id, key)

@@ -1,0 +1,48 @@
+"""Prometheus metrics. With several worker processes they are summed through
+PROMETHEUS_MULTIPROC_DIR, which `filewallball serve` sets before the workers start."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+_SIZE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+UPLOADS = Counter("filewallball_uploads", "Upload attempts by outcome.", ["outcome"])
+UPLOAD_BYTES = Counter("filewallball_upload_bytes", "Bytes stored by successful uploads.")
+UPLOAD_DURATION = Histogram(
+    "filewallball_upload_duration_seconds",
+    "Time from the first byte of an upload to its stored metadata.",
+    buckets=_SIZE_BUCKETS,
+)
+DOWNLOADS = Counter("filewallball_downloads", "Downloads by outcome.", ["outcome"])
+DOWNLOAD_BYTES = Counter("filewallball_download_bytes", "Bytes sent by downloads.")
+HTTP_REQUESTS = Counter(
+    "filewallball_http_requests", "HTTP requests by route template.", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "filewallball_http_request_duration_seconds",
+    "Time to the end of the response, by route template.",
+    ["method", "route"],
+    buckets=_SIZE_BUCKETS,
+)
+CACHE_HITS = Counter("filewallball_cache_hits", "Metadata reads answered by the cache.")
+CACHE_MISSES = Counter("filewallball_cache_misses", "Metadata reads that went to the database.")
+CACHE_ERRORS = Counter("filewallball_cache_errors", "Cache operations that failed.")
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for every process of this server."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,43 @@
+"""Alembic environment: the app's metadata, and the database URL from the app's settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from filewallball.db import Base, create_engine
+from filewallball.files import models  # noqa: F401  (registers the tables on Base.metadata)
+from filewallball.settings import load_settings
+
+config = context.config
+
+
+def _migrate(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    settings = config.attributes.get("settings") or load_settings()
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_migrate)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    _migrate(connection)
+else:
+    asyncio.run(_run_online())

@@ -1,0 +1,106 @@
+"""One Settings object, read from `FWB_*` environment variables and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+MiB = 1024 * 1024
+
+# Synchronous driver names people paste from other tools, mapped to the async drivers we run on.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+    "mysql": "mysql+asyncmy",
+    "mysql+pymysql": "mysql+asyncmy",
+    "mysql+mysqldb": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+    "mariadb+pymysql": "mysql+asyncmy",
+    "mariadb+asyncmy": "mysql+asyncmy",
+}
+_SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "mysql+asyncmy", "mysql+aiomysql"}
+
+
+class SettingsError(Exception):
+    """A setting has a value we refuse to start with; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. The README lists each with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FWB_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Storage and metadata
+    database_url: str = "sqlite+aiosqlite:///./data/filewallball.db"
+    storage_dir: Path = Path("./data/files")
+    auto_migrate: bool = True
+
+    # Cache: in-process unless a Redis URL is given
+    redis_url: str | None = None
+    cache_ttl: Annotated[int, Field(ge=1, le=86_400)] = 300
+
+    # Limits
+    max_file_size: Annotated[int, Field(ge=1)] = 100 * MiB
+    preview_max_bytes: Annotated[int, Field(ge=1, le=64 * MiB)] = MiB
+
+    # Public URLs in responses are built from this when set, else from the request
+    base_url: AnyHttpUrl | None = None
+
+    # Logging
+    log_level: str = "info"
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except Exception as exc:
+            raise ValueError("not a database URL (sqlite:///path or mysql://user@host/db)") from exc
+        driver = _ASYNC_DRIVERS.get(url.drivername, url.drivername)
+        if driver not in _SUPPORTED_DRIVERS:
+            raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or mysql/mariadb")
+        return url.set(drivername=driver).render_as_string(hide_password=False)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value
+
+    @cached_property
+    def database(self) -> URL:
+        return make_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.get_backend_name() == "sqlite"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation error into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "FWB_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {message}") from None
