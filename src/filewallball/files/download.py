@@ -101,11 +101,11 @@ def plan_response(headers: Headers, validators: Validators, size: int) -> Plan:
         start = max(size - suffix, 0)
         return Plan(206, start, size - start)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return whole
     if start >= size:
         raise _unsatisfiable(size)
+    end = int(last) if last else size - 1
     end = min(end, size - 1)
     return Plan(206, start, end - start + 1)
 

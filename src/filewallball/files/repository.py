@@ -79,6 +79,11 @@ async def record_view(
     user_agent: str | None,
     session_id: str | None,
 ) -> None:
+    # Counter first: the row lock it takes comes before the FK check of the log insert, so
+    # concurrent readers queue instead of deadlocking (shared lock, then exclusive).
+    await session.execute(
+        update(File).where(File.id == file_id).values(view_count=File.view_count + 1)
+    )
     session.add(
         FileView(
             file_id=file_id,
@@ -88,21 +93,17 @@ async def record_view(
             session_id=session_id,
         )
     )
-    # Incremented in the database, not read-modify-write: concurrent views all count.
-    await session.execute(
-        update(File).where(File.id == file_id).values(view_count=File.view_count + 1)
-    )
     await session.flush()
 
 
 async def record_download(session: AsyncSession, download: FileDownload, *, counts: bool) -> None:
-    session.add(download)
-    if counts:
+    if counts:  # the counter before the log row, as in record_view
         await session.execute(
             update(File)
             .where(File.id == download.file_id)
             .values(download_count=File.download_count + 1)
         )
+    session.add(download)
     await session.flush()
 
 

@@ -1,0 +1,131 @@
+"""Fixtures: every test runs on SQLite, and again on MariaDB + Redis when
+FWB_TEST_DATABASE_URL and FWB_TEST_REDIS_URL name them (CI sets both and requires them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis import Redis
+from sqlalchemy import Engine, create_engine, text
+
+from filewallball import migrations
+from filewallball.app import create_app
+from filewallball.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+MARIADB_URL = os.environ.get("FWB_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("FWB_TEST_REDIS_URL")
+# Tables that tests fill; the seeded catalogue (categories, extensions) stays.
+DATA_TABLES = (
+    "file_tag_relations",
+    "file_views",
+    "file_downloads",
+    "file_uploads",
+    "files",
+    "file_tags",
+    "system_settings",
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a test's metadata and cache live."""
+
+    name: str
+    database_url: str
+    redis_url: str | None
+
+
+def _sync_url(url: str) -> str:
+    return url.replace("+aiosqlite", "").replace("+asyncmy", "+pymysql")
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "mariadb"])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "filewallball.db"
+        chosen = Backend("sqlite", f"sqlite+aiosqlite:///{path}", None)
+    else:
+        if not (MARIADB_URL and REDIS_URL):
+            reason = "FWB_TEST_DATABASE_URL and FWB_TEST_REDIS_URL are not set"
+            if IN_CI:
+                pytest.fail(f"CI must run on MariaDB + Redis: {reason}")
+            pytest.skip(reason)
+        chosen = Backend("mariadb", MARIADB_URL, REDIS_URL)
+    settings = Settings(database_url=chosen.database_url)
+    # Start from an empty schema every session: this also proves the downgrade path.
+    migrations.downgrade(settings, "base")
+    migrations.upgrade(settings)
+    return Backend(chosen.name, settings.database_url, chosen.redis_url)
+
+
+@pytest.fixture(scope="session")
+def database(backend: Backend) -> Iterator[Engine]:
+    """A plain synchronous engine on the test database, for looking at what was stored."""
+    engine = create_engine(_sync_url(backend.database_url))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clean_backend(backend: Backend, database: Engine) -> Backend:
+    with database.begin() as connection:
+        for table in DATA_TABLES:
+            connection.execute(text(f"DELETE FROM {table}"))
+    if backend.redis_url:
+        with Redis.from_url(backend.redis_url) as redis:
+            redis.flushdb()
+    return backend
+
+
+@pytest.fixture
+def storage_dir(tmp_path: Path) -> Path:
+    return tmp_path / "files"
+
+
+@pytest.fixture
+def settings(clean_backend: Backend, storage_dir: Path) -> Settings:
+    return Settings(
+        database_url=clean_backend.database_url,
+        redis_url=clean_backend.redis_url,
+        storage_dir=storage_dir,
+        base_url=None,
+        log_json=True,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+def blobs_in(storage_dir: Path) -> list[Path]:
+    """Every file below the storage root except the health probe's, which it removes itself."""
+    if not storage_dir.exists():
+        return []
+    return sorted(path for path in storage_dir.rglob("*") if path.is_file())
+
+
+def count_rows(database: Engine, table: str, where: str = "1=1") -> int:
+    with database.connect() as connection:
+        return int(connection.execute(text(f"SELECT COUNT(*) FROM {table} WHERE {where}")).scalar_one())

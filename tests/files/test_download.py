@@ -1,0 +1,183 @@
+"""GET and HEAD /download/{id}: bytes, headers, ranges, validators, and the download log."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from email.utils import format_datetime, parsedate_to_datetime
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.conftest import count_rows
+from tests.files.conftest import Uploader
+
+pytestmark = pytest.mark.anyio
+
+CONTENT = bytes(range(256)) * 40  # 10 240 bytes
+
+
+async def test_download_sends_the_bytes_with_full_headers(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    response = await client.get(file["download_url"])
+
+    assert response.status_code == 200
+    assert response.content == CONTENT
+    headers = response.headers
+    assert headers["content-type"] == "application/octet-stream"
+    assert headers["content-length"] == str(len(CONTENT))
+    assert headers["content-disposition"] == (
+        "attachment; filename=\"data.bin\"; filename*=UTF-8''data.bin"
+    )
+    assert headers["etag"] == f'"{hashlib.sha256(CONTENT).hexdigest()}"'
+    assert parsedate_to_datetime(headers["last-modified"]) is not None
+    assert headers["accept-ranges"] == "bytes"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+async def test_non_ascii_names_use_rfc_5987(client: httpx.AsyncClient, uploaded: Uploader) -> None:
+    file = await uploaded("보고서 최종; v2.txt", b"x")
+    disposition = (await client.get(file["download_url"])).headers["content-disposition"]
+
+    assert disposition.startswith('attachment; filename="')
+    assert disposition.endswith(
+        "filename*=UTF-8''%EB%B3%B4%EA%B3%A0%EC%84%9C%20%EC%B5%9C%EC%A2%85%3B%20v2.txt"
+    )
+    fallback = disposition.split('filename="', 1)[1].split('"', 1)[0]
+    assert fallback.isascii() and ";" not in fallback
+
+
+async def test_head_answers_headers_without_a_body(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    response = await client.head(file["download_url"])
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(CONTENT))
+    assert response.content == b""
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [("bytes=0-99", 0, 99), ("bytes=10000-", 10000, 10239), ("bytes=-40", 10200, 10239),
+     ("bytes=10200-999999", 10200, 10239)],
+)
+async def test_single_range_gives_206(
+    client: httpx.AsyncClient, uploaded: Uploader, header: str, start: int, end: int
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    response = await client.get(file["download_url"], headers={"Range": header})
+
+    assert response.status_code == 206
+    assert response.content == CONTENT[start : end + 1]
+    assert response.headers["content-range"] == f"bytes {start}-{end}/{len(CONTENT)}"
+    assert response.headers["content-length"] == str(end - start + 1)
+
+
+@pytest.mark.parametrize("header", ["bytes=20000-", "bytes=10240-10300", "bytes=-0"])
+async def test_unsatisfiable_range_gives_416(
+    client: httpx.AsyncClient, uploaded: Uploader, header: str
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    response = await client.get(file["download_url"], headers={"Range": header})
+
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{len(CONTENT)}"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["bytes=0-1,5-6", "bytes=" + ",".join(f"{i}-{i}" for i in range(2000)), "items=0-5",
+     "bytes=9-3", "bytes=abc", "bytes=-"],
+)
+async def test_multi_or_malformed_range_gets_the_whole_file(
+    client: httpx.AsyncClient, uploaded: Uploader, header: str
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    response = await client.get(file["download_url"], headers={"Range": header})
+    assert response.status_code == 200
+    assert response.content == CONTENT
+
+
+async def test_validators_answer_304(client: httpx.AsyncClient, uploaded: Uploader) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    first = await client.get(file["download_url"])
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+
+    by_etag = await client.get(file["download_url"], headers={"If-None-Match": etag})
+    by_list = await client.get(file["download_url"], headers={"If-None-Match": f'"other", {etag}'})
+    by_date = await client.get(file["download_url"], headers={"If-Modified-Since": modified})
+    older = format_datetime(parsedate_to_datetime(modified) - timedelta(days=1), usegmt=True)
+    changed_since = await client.get(file["download_url"], headers={"If-Modified-Since": older})
+    other_etag = await client.get(file["download_url"], headers={"If-None-Match": '"nope"'})
+
+    assert by_etag.status_code == by_list.status_code == by_date.status_code == 304
+    assert by_etag.content == b""
+    assert by_etag.headers["etag"] == etag
+    assert changed_since.status_code == other_etag.status_code == 200
+
+
+async def test_if_range_serves_the_range_only_while_the_file_is_unchanged(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    etag = (await client.head(file["download_url"])).headers["etag"]
+
+    same = await client.get(file["download_url"], headers={"Range": "bytes=0-9", "If-Range": etag})
+    stale = await client.get(
+        file["download_url"], headers={"Range": "bytes=0-9", "If-Range": '"an-old-version"'}
+    )
+    assert same.status_code == 206 and same.content == CONTENT[:10]
+    assert stale.status_code == 200 and stale.content == CONTENT
+
+
+async def test_every_download_is_recorded(
+    client: httpx.AsyncClient, uploaded: Uploader, database: Engine
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    await client.get(file["download_url"], headers={"X-Session-Id": "abc-123"})
+    await client.get(file["download_url"], headers={"Range": "bytes=0-99"})
+    await client.head(file["download_url"])
+
+    with database.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT downloader_ip, download_method, status_code, bytes_downloaded, "
+                "completed, session_id, download_duration_ms FROM file_downloads ORDER BY id"
+            )
+        ).all()
+    assert [tuple(row[:6]) for row in rows] == [
+        ("203.0.113.7", "GET", 200, len(CONTENT), 1, "abc-123"),
+        ("203.0.113.7", "GET", 206, 100, 1, None),
+        ("203.0.113.7", "HEAD", 200, 0, 1, None),
+    ]
+    assert all(row[6] >= 0 for row in rows)
+    info = (await client.get(file["info_url"])).json()
+    assert info["download_count"] == 2
+
+
+async def test_download_count_is_right_under_concurrent_downloads(
+    client: httpx.AsyncClient, uploaded: Uploader, database: Engine
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    responses = await asyncio.gather(*(client.get(file["download_url"]) for _ in range(25)))
+
+    assert {response.status_code for response in responses} == {200}
+    info = (await client.get(file["info_url"])).json()
+    assert info["download_count"] == 25
+    assert count_rows(database, "file_downloads") == 25
+
+
+@pytest.mark.parametrize("file_id", ["nope", "00000000-0000-0000-0000-000000000000",
+                                     "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b", "%2e%2e%2fsecret"])
+async def test_unknown_or_malformed_id_is_404(client: httpx.AsyncClient, file_id: str) -> None:
+    for path in ("download", "view", "files"):
+        response = await client.get(f"/{path}/{file_id}")
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
