@@ -7,6 +7,9 @@
     ├── RangeNotSatisfiable           416  a Range outside the file
     ├── UnsupportedMediaType          415  a refused extension, disguised content, no preview
     └── ServiceUnavailable            503  a dependency we cannot work without is down
+
+A database that cannot be reached (SQLAlchemy's OperationalError, InterfaceError or a pool
+timeout) is also answered 503, never with its message.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -105,13 +109,51 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, f"Invalid value in {where}.", slug="validation-error", errors=errors)
 
 
+async def _on_database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database_unavailable", path=request.url.path, error=type(exc).__name__)
+    return problem(503, "The database is unavailable. Try again shortly.")
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
     return problem(500, "Something went wrong on our side. It has been logged.")
+
+
+VALIDATION_EXAMPLE = {
+    "type": "/problems/validation-error",
+    "title": "Unprocessable Content",
+    "status": 422,
+    "detail": "Invalid value in query.size.",
+    "errors": [{"loc": ["query", "size"], "msg": "Input should be less than or equal to 100"}],
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what we really send for 422: a problem, not FastAPI's
+    default validation body."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = default_openapi()
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None:
+                    invalid["description"] = "A parameter has an invalid value."
+                    invalid["content"] = {PROBLEM_JSON: {"example": VALIDATION_EXAMPLE}}
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FileWallBallError, _on_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    for unreachable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.add_exception_handler(unreachable, _on_database_unreachable)
     app.add_exception_handler(Exception, _on_unexpected)
+    document_problems(app)

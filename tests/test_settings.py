@@ -1,0 +1,70 @@
+"""Settings: defaults that run on a laptop, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from filewallball.settings import Settings, SettingsError, load_settings
+
+
+def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FWB_DATABASE_URL", "FWB_REDIS_URL", "FWB_STORAGE_DIR", "FWB_MAX_FILE_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "sqlite+aiosqlite:///./data/filewallball.db"
+    assert str(settings.storage_dir) == "data/files"
+    assert settings.redis_url is None
+    assert settings.max_file_size == 100 * 1024 * 1024
+    assert settings.preview_max_bytes == 1024 * 1024
+    assert settings.cache_ttl == 300
+    assert settings.auto_migrate is True
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("sqlite:///./x.db", "sqlite+aiosqlite:///./x.db"),
+        ("mysql://u:p@db:3306/fwb", "mysql+asyncmy://u:p@db:3306/fwb"),
+        ("mariadb://u@db/fwb", "mysql+asyncmy://u@db/fwb"),
+        ("mysql+pymysql://u@db/fwb", "mysql+asyncmy://u@db/fwb"),
+    ],
+)
+def test_database_urls_are_mapped_to_async_drivers(given: str, used: str) -> None:
+    assert Settings(database_url=given).database_url == used
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"FWB_MAX_FILE_SIZE": "lots"}, "FWB_MAX_FILE_SIZE"),
+        ({"FWB_DATABASE_URL": "postgresql://x/y"}, "FWB_DATABASE_URL"),
+        ({"FWB_REDIS_URL": "http://cache"}, "FWB_REDIS_URL"),
+        ({"FWB_CACHE_TTL": "0"}, "FWB_CACHE_TTL"),
+        ({"FWB_BASE_URL": "not a url"}, "FWB_BASE_URL"),
+    ],
+)
+def test_bad_value_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError, match=f"^{named}: "):
+        load_settings()
+
+
+def test_cli_refuses_to_start_with_one_line(tmp_path: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "filewallball", "serve"],
+        env={"FWB_MAX_FILE_SIZE": "-5", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "filewallball: invalid setting FWB_MAX_FILE_SIZE: Input should be greater than or equal to 1"
+    ]
