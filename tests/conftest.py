@@ -128,4 +128,6 @@ def blobs_in(storage_dir: Path) -> list[Path]:
 
 def count_rows(database: Engine, table: str, where: str = "1=1") -> int:
     with database.connect() as connection:
-        return int(connection.execute(text(f"SELECT COUNT(*) FROM {table} WHERE {where}")).scalar_one())
+        return int(
+            connection.execute(text(f"SELECT COUNT(*) FROM {table} WHERE {where}")).scalar_one()
+        )

@@ -37,10 +37,17 @@ async def test_every_response_carries_a_request_id_and_safety_headers(
 async def test_openapi_documents_every_endpoint_and_error(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     expected = {
-        ("/upload", "post"), ("/files/{file_id}", "get"), ("/files/{file_id}", "delete"),
-        ("/download/{file_id}", "get"), ("/download/{file_id}", "head"),
-        ("/view/{file_id}", "get"), ("/files", "get"), ("/health", "get"),
-        ("/health/live", "get"), ("/health/ready", "get"), ("/metrics", "get"),
+        ("/upload", "post"),
+        ("/files/{file_id}", "get"),
+        ("/files/{file_id}", "delete"),
+        ("/download/{file_id}", "get"),
+        ("/download/{file_id}", "head"),
+        ("/view/{file_id}", "get"),
+        ("/files", "get"),
+        ("/health", "get"),
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
+        ("/metrics", "get"),
     }
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert expected <= documented
@@ -53,6 +60,8 @@ async def test_openapi_documents_every_endpoint_and_error(client: httpx.AsyncCli
             (content,) = response["content"].values()
             assert "example" in content or "schema" in content, f"{method} {path} {status}"
             if not path.startswith("/health"):  # health answers its own JSON, even when failing
-                assert "application/problem+json" in response["content"], f"{method} {path} {status}"
+                assert "application/problem+json" in response["content"], (
+                    f"{method} {path} {status}"
+                )
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -29,16 +29,16 @@ async def test_live_and_ready(client: httpx.AsyncClient) -> None:
 
 
 async def test_unreachable_database_gives_503_naming_it(settings: Settings, tmp_path: Path) -> None:
-    broken = settings.model_copy(
-        update={"database_url": "mysql+asyncmy://nobody@127.0.0.1:1/none"}
-    )
+    broken = settings.model_copy(update={"database_url": "mysql+asyncmy://nobody@127.0.0.1:1/none"})
     app = create_app(broken)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            health = await http.get("/health")
-            ready = await http.get("/health/ready")
-            live = await http.get("/health/live")
-            listing = await http.get("/files")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        health = await http.get("/health")
+        ready = await http.get("/health/ready")
+        live = await http.get("/health/live")
+        listing = await http.get("/files")
     assert health.status_code == ready.status_code == 503
     assert health.json()["failing"] == ["database"]
     assert health.json()["services"]["database"] == "unavailable"
@@ -65,13 +65,15 @@ async def test_unwritable_storage_gives_503_naming_it(
 async def test_redis_outage_degrades_to_the_database(settings: Settings) -> None:
     # Nothing listens on port 1: this is what an unreachable Redis looks like to us.
     app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            created = await http.post("/upload", files={"file": ("a.txt", b"still works")})
-            info = await http.get(created.json()["info_url"])
-            download = await http.get(created.json()["download_url"])
-            health = await http.get("/health")
-            delete = await http.delete(created.json()["info_url"])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        created = await http.post("/upload", files={"file": ("a.txt", b"still works")})
+        info = await http.get(created.json()["info_url"])
+        download = await http.get(created.json()["download_url"])
+        health = await http.get("/health")
+        delete = await http.delete(created.json()["info_url"])
     assert created.status_code == 201
     assert info.status_code == 200
     assert download.content == b"still works"

@@ -42,15 +42,19 @@ async def test_uploads_downloads_and_routes_are_counted(client: httpx.AsyncClien
     assert grew("filewallball_downloads_total", outcome="complete") == 1
     assert grew("filewallball_download_bytes_total") == 5
     assert grew("filewallball_upload_duration_seconds_count") == 1
-    assert grew(
-        "filewallball_http_requests_total", method="GET", route="/files/{file_id}", status="200"
-    ) == 2
+    assert (
+        grew(
+            "filewallball_http_requests_total", method="GET", route="/files/{file_id}", status="200"
+        )
+        == 2
+    )
     assert grew("filewallball_cache_hits_total") >= 1
     assert created["file_id"] not in after  # labels hold route templates, never raw paths
 
 
 @pytest.mark.skipif(
-    not shutil.which("promtool") and not IN_CI, reason="promtool (Debian package prometheus) is not installed"
+    not shutil.which("promtool") and not IN_CI,
+    reason="promtool (Debian package prometheus) is not installed",
 )
 async def test_exposition_passes_promtool(client: httpx.AsyncClient) -> None:
     await client.post("/upload", files={"file": ("a.txt", b"x")})

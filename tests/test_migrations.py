@@ -10,8 +10,15 @@ from filewallball.settings import Settings
 from tests.conftest import Backend
 
 TABLES = {
-    "files", "file_categories", "file_extensions", "file_uploads", "file_views",
-    "file_downloads", "file_tags", "file_tag_relations", "system_settings",
+    "files",
+    "file_categories",
+    "file_extensions",
+    "file_uploads",
+    "file_views",
+    "file_downloads",
+    "file_tags",
+    "file_tag_relations",
+    "system_settings",
 }
 
 
@@ -37,8 +44,23 @@ def test_upgrade_downgrade_upgrade(backend: Backend, database: Engine) -> None:
         )
         statistics = connection.execute(text("SELECT COUNT(*) FROM file_statistics")).scalar_one()
     assert {"image", "video", "audio", "document", "text", "archive", "code", "other"} <= categories
-    assert {"exe", "dll", "bat", "cmd", "com", "msi", "scr", "ps1", "vbs", "jar", "php",
-            "phtml", "jsp", "asp", "aspx"} <= refused
+    assert {
+        "exe",
+        "dll",
+        "bat",
+        "cmd",
+        "com",
+        "msi",
+        "scr",
+        "ps1",
+        "vbs",
+        "jar",
+        "php",
+        "phtml",
+        "jsp",
+        "asp",
+        "aspx",
+    } <= refused
     assert statistics == len(categories)
 
 

@@ -65,6 +65,8 @@ def test_cli_refuses_to_start_with_one_line(tmp_path: object) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "filewallball: invalid setting FWB_MAX_FILE_SIZE: Input should be greater than or equal to 1"
-    ]
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        "filewallball: invalid setting FWB_MAX_FILE_SIZE: "
+        "Input should be greater than or equal to 1"
+    )

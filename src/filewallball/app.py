@@ -17,7 +17,8 @@ from filewallball.files import service as files_service
 from filewallball.files.router import router as files_router
 from filewallball.headers import SecurityHeadersMiddleware
 from filewallball.jobs import Jobs
-from filewallball.log import RequestContextMiddleware, configure_logging
+from filewallball.log import configure_logging
+from filewallball.request_context import RequestContextMiddleware
 from filewallball.settings import Settings, load_settings
 from filewallball.storage import create_storage
 

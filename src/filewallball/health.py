@@ -51,9 +51,7 @@ async def _health(state: AppState) -> JSONResponse:
             {"status": "unhealthy", "services": services, "failing": failing}, status_code=503
         )
     status = "healthy" if cache == "ok" else "degraded"
-    return JSONResponse(
-        {"status": status, "services": services, "backends": _backends(state)}
-    )
+    return JSONResponse({"status": status, "services": services, "backends": _backends(state)})
 
 
 def _backends(state: AppState) -> dict[str, str]:
@@ -69,7 +67,7 @@ HEALTH_EXAMPLE = {
     "services": {"database": "ok", "cache": "ok", "storage": "ok"},
     "backends": {"database": "sqlite", "storage": "local", "cache": "memory"},
 }
-UNHEALTHY = {
+UNHEALTHY: dict[int | str, dict[str, Any]] = {
     503: {
         "description": "The database or the storage does not answer.",
         "content": {

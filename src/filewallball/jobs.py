@@ -33,11 +33,11 @@ class Jobs:
     def pending(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Let running jobs finish, up to `timeout`; the rest are picked up at the next start."""
+    async def drain(self, grace: float = 10.0) -> None:
+        """Let running jobs finish for up to `grace` seconds; the next start picks up the rest."""
         if not self._tasks:
             return
-        _, still_running = await asyncio.wait(set(self._tasks), timeout=timeout)
+        _, still_running = await asyncio.wait(set(self._tasks), timeout=grace)
         for task in still_running:
             task.cancel()
         await asyncio.gather(*still_running, return_exceptions=True)

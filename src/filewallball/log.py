@@ -1,22 +1,13 @@
-"""Structured logs (JSON off a terminal), and the middleware that gives every request an id,
-an access-log line and its metrics."""
+"""Structured logs: JSON when not on a terminal, the request id on every line."""
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
-import time
-import uuid
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from filewallball import metrics
 from filewallball.settings import Settings
-
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-log = structlog.get_logger("filewallball.access")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -50,52 +41,3 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's path template: metric labels must never hold raw paths."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
-
-
-class RequestContextMiddleware:
-    """Request id (taken from X-Request-ID when sane), access log and HTTP metrics."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            route, method = route_template(scope), scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(method, route).observe(elapsed)
-            log.info(
-                "request",
-                method=method,
-                route=route,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-            )

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
             raise ValueError("not a database URL (sqlite:///path or mysql://user@host/db)") from exc
         driver = _ASYNC_DRIVERS.get(url.drivername, url.drivername)
         if driver not in _SUPPORTED_DRIVERS:
-            raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or mysql/mariadb")
+            raise ValueError(
+                f"unsupported database {url.drivername!r}: use sqlite or mysql/mariadb"
+            )
         return url.set(drivername=driver).render_as_string(hide_password=False)
 
     @field_validator("redis_url")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from email.utils import format_datetime, parsedate_to_datetime
 from datetime import timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 
 import httpx
 import pytest
@@ -64,8 +64,12 @@ async def test_head_answers_headers_without_a_body(
 
 @pytest.mark.parametrize(
     ("header", "start", "end"),
-    [("bytes=0-99", 0, 99), ("bytes=10000-", 10000, 10239), ("bytes=-40", 10200, 10239),
-     ("bytes=10200-999999", 10200, 10239)],
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=10000-", 10000, 10239),
+        ("bytes=-40", 10200, 10239),
+        ("bytes=10200-999999", 10200, 10239),
+    ],
 )
 async def test_single_range_gives_206(
     client: httpx.AsyncClient, uploaded: Uploader, header: str, start: int, end: int
@@ -93,8 +97,14 @@ async def test_unsatisfiable_range_gives_416(
 
 @pytest.mark.parametrize(
     "header",
-    ["bytes=0-1,5-6", "bytes=" + ",".join(f"{i}-{i}" for i in range(2000)), "items=0-5",
-     "bytes=9-3", "bytes=abc", "bytes=-"],
+    [
+        "bytes=0-1,5-6",
+        "bytes=" + ",".join(f"{i}-{i}" for i in range(2000)),
+        "items=0-5",
+        "bytes=9-3",
+        "bytes=abc",
+        "bytes=-",
+    ],
 )
 async def test_multi_or_malformed_range_gets_the_whole_file(
     client: httpx.AsyncClient, uploaded: Uploader, header: str
@@ -174,8 +184,15 @@ async def test_download_count_is_right_under_concurrent_downloads(
     assert count_rows(database, "file_downloads") == 25
 
 
-@pytest.mark.parametrize("file_id", ["nope", "00000000-0000-0000-0000-000000000000",
-                                     "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b", "%2e%2e%2fsecret"])
+@pytest.mark.parametrize(
+    "file_id",
+    [
+        "nope",
+        "00000000-0000-0000-0000-000000000000",
+        "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
+        "%2e%2e%2fsecret",
+    ],
+)
 async def test_unknown_or_malformed_id_is_404(client: httpx.AsyncClient, file_id: str) -> None:
     for path in ("download", "view", "files"):
         response = await client.get(f"/{path}/{file_id}")

@@ -31,7 +31,9 @@ async def test_default_page_size_is_20(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("params", [{"size": 0}, {"size": 101}, {"page": 0}, {"size": "x"}])
-async def test_out_of_range_paging_is_422(client: httpx.AsyncClient, params: dict[str, object]) -> None:
+async def test_out_of_range_paging_is_422(
+    client: httpx.AsyncClient, params: dict[str, object]
+) -> None:
     response = await client.get("/files", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"

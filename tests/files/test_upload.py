@@ -123,7 +123,9 @@ async def test_control_characters_never_reach_the_stored_name(client: httpx.Asyn
 
 
 async def test_tags_and_privacy_fields_are_recorded(client: httpx.AsyncClient) -> None:
-    body = (await upload(client, "a.txt", b"x", tags=" Reports, 2026 ,reports,", is_public="false")).json()
+    body = (
+        await upload(client, "a.txt", b"x", tags=" Reports, 2026 ,reports,", is_public="false")
+    ).json()
     info = (await client.get(body["info_url"])).json()
     assert info["tags"] == ["2026", "reports"]
     assert info["is_public"] is False
@@ -133,19 +135,24 @@ async def test_md5_appears_in_the_info_once_computed(client: httpx.AsyncClient, 
     body = (await upload(client, "a.txt", b"hash me")).json()
     await app.state.fwb.jobs.drain()
     info = (await client.get(body["info_url"])).json()
-    assert info["md5"] == hashlib.md5(b"hash me").hexdigest()  # noqa: S324 - the documents' checksum
+    assert info["md5"] == hashlib.md5(b"hash me").hexdigest()
 
 
 async def test_every_upload_is_recorded(client: httpx.AsyncClient, database: Engine) -> None:
     await upload(client, "a.txt", b"x")
     await upload(client, "evil.exe", b"MZ")
     assert count_rows(database, "file_uploads", "upload_status = 'completed'") == 1
-    assert count_rows(
-        database, "file_uploads", "upload_status = 'failed' AND error_reason = 'refused_type'"
-    ) == 1
+    assert (
+        count_rows(
+            database, "file_uploads", "upload_status = 'failed' AND error_reason = 'refused_type'"
+        )
+        == 1
+    )
 
 
-@pytest.mark.parametrize("name", ["setup.exe", "lib.DLL", "run.bat", "shell.php", "page.aspx", "x.jar"])
+@pytest.mark.parametrize(
+    "name", ["setup.exe", "lib.DLL", "run.bat", "shell.php", "page.aspx", "x.jar"]
+)
 async def test_executable_and_server_script_types_are_refused(
     client: httpx.AsyncClient, storage_dir: Path, database: Engine, name: str
 ) -> None:
@@ -205,7 +212,9 @@ async def test_extension_limit_applies_below_the_global_one(
     with database.begin() as connection:
         from sqlalchemy import text
 
-        connection.execute(text("UPDATE file_extensions SET max_file_size = 10 WHERE extension = 'csv'"))
+        connection.execute(
+            text("UPDATE file_extensions SET max_file_size = 10 WHERE extension = 'csv'")
+        )
     try:
         response = await upload(client, "data.csv", b"a,b\n" * 10)
         assert response.status_code == 413
@@ -223,7 +232,7 @@ async def test_chunked_upload_without_content_length_is_counted(settings: Settin
     app = create_app(settings.model_copy(update={"max_file_size": 100}))
 
     async def body():  # type: ignore[no-untyped-def]
-        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n\r\n"
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n'
         for _ in range(10):
             yield b"y" * 50
         yield b"\r\n--b--\r\n"
@@ -232,7 +241,9 @@ async def test_chunked_upload_without_content_length_is_counted(settings: Settin
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.post(
-                "/upload", content=body(), headers={"content-type": "multipart/form-data; boundary=b"}
+                "/upload",
+                content=body(),
+                headers={"content-type": "multipart/form-data; boundary=b"},
             )
     assert response.status_code == 413
 
@@ -242,9 +253,22 @@ async def test_chunked_upload_without_content_length_is_counted(settings: Settin
     [
         ("application/json", b'{"file": "x"}', 400),
         ("multipart/form-data", b"--x\r\n", 400),
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n", 400),
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\"\r\n\r\nabc\r\n--x--\r\n", 400),
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nabc", 400),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n',
+            400,
+        ),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename=""\r\n\r\n'
+            b"abc\r\n--x--\r\n",
+            400,
+        ),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nabc',
+            400,
+        ),
         ("multipart/form-data; boundary=x", b"garbage without any boundary at all", 400),
     ],
     ids=["not-multipart", "no-boundary", "no-file-field", "empty-filename", "truncated", "garbage"],

@@ -13,7 +13,9 @@ from tests.files.conftest import Uploader
 pytestmark = pytest.mark.anyio
 
 
-async def test_text_is_previewed_as_plain_utf8(client: httpx.AsyncClient, uploaded: Uploader) -> None:
+async def test_text_is_previewed_as_plain_utf8(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
     file = await uploaded("notes.md", "# 제목\n\nsome *text*\n".encode())
     response = await client.get(file["view_url"])
 
@@ -66,7 +68,9 @@ async def test_long_text_is_cut_at_the_preview_limit(settings: Settings) -> None
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            created = await http.post("/upload", files={"file": ("long.txt", "가나다라".encode() * 500)})
+            created = await http.post(
+                "/upload", files={"file": ("long.txt", "가나다라".encode() * 500)}
+            )
             response = await http.get(created.json()["view_url"])
     assert response.status_code == 200
     assert response.headers["x-preview-truncated"] == "true"

@@ -22,10 +22,10 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self._redis.get(KEY_PREFIX + key)
+            value = await self._redis.get(KEY_PREFIX + key)
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
-        return value
+        return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes) -> None:
         try:

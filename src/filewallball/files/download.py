@@ -149,7 +149,11 @@ class CountedStreamResponse(Response):
         complete = False
         try:
             await send(
-                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
             )
             if self._body is None:
                 await send({"type": "http.response.body", "body": b""})

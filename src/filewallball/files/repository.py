@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.db import utcnow
@@ -30,7 +30,9 @@ class ListFilter:
 
 
 async def extension_rule(session: AsyncSession, extension: str) -> FileExtension | None:
-    result = await session.execute(select(FileExtension).where(FileExtension.extension == extension))
+    result = await session.execute(
+        select(FileExtension).where(FileExtension.extension == extension)
+    )
     return result.scalar_one_or_none()
 
 
@@ -116,7 +118,7 @@ async def page_of_files(
     session: AsyncSession, filters: ListFilter, *, page: int, size: int
 ) -> tuple[Sequence[File], int]:
     """Live files matching `filters`, newest first, and how many match in all."""
-    where = [File.is_deleted.is_(False)]
+    where: list[ColumnElement[bool]] = [File.is_deleted.is_(False)]
     query = select(File.id)
     if filters.category:
         query = query.join(FileCategory, FileCategory.id == File.file_category_id)
@@ -131,9 +133,7 @@ async def page_of_files(
         )
         where.append(File.id.in_(tagged))
     if filters.query:
-        escaped = (
-            filters.query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        )
+        escaped = filters.query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(File.original_filename.like(f"%{escaped}%", escape="\\"))
     total = await session.scalar(select(func.count()).select_from(query.where(*where).subquery()))
     page_query = (

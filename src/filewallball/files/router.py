@@ -25,7 +25,7 @@ def _problem(status: int, detail: str) -> dict[str, Any]:
     }
 
 
-NOT_FOUND = {404: _problem(404, "No file has this id.")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _problem(404, "No file has this id.")}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -87,7 +87,11 @@ async def upload(
     state.jobs.submit(
         f"md5:{stored.file_id}",
         lambda: service.compute_md5(
-            state.sessions, state.cache, state.storage, stored.id, stored.file_id,
+            state.sessions,
+            state.cache,
+            state.storage,
+            stored.id,
+            stored.file_id,
             stored.storage_key,
         ),
     )
@@ -105,26 +109,24 @@ async def upload(
 async def file_info(
     file_id: str, request: Request, state: StateDep, session: SessionDep, client: ClientDep
 ) -> FileDetails:
-    return await service.describe(
-        session, state.cache, file_id, client, base_url(state, request)
-    )
+    return await service.describe(session, state.cache, file_id, client, base_url(state, request))
 
 
-DOWNLOAD_ROUTE: dict[str, Any] = dict(
-    summary="Download a file",
-    description=(
+DOWNLOAD_ROUTE: dict[str, Any] = {
+    "summary": "Download a file",
+    "description": (
         "The file's bytes as an attachment. Supports one byte range (`Range: bytes=0-99`), "
         "`If-None-Match`, `If-Modified-Since` and `If-Range`."
     ),
-    response_class=Response,
-    responses={
+    "response_class": Response,
+    "responses": {
         200: {"description": "The whole file.", "content": {"application/octet-stream": {}}},
-        206: {"description": "The requested byte range.", "content": {"application/octet-stream": {}}},
+        206: {"description": "One byte range.", "content": {"application/octet-stream": {}}},
         304: {"description": "The copy the client has is current."},
         **NOT_FOUND,
         416: _problem(416, "The range is outside the file, which has 1234 bytes."),
     },
-)
+}
 
 
 @router.get("/download/{file_id}", operation_id="download_file", **DOWNLOAD_ROUTE)

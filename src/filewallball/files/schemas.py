@@ -7,9 +7,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FileId = Annotated[str, Field(description="The file's id (UUID v4).", examples=[
-    "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b"
-])]
+FileId = Annotated[
+    str,
+    Field(
+        description="The file's id (UUID v4).", examples=["3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b"]
+    ),
+]
 
 
 class StoredFile(BaseModel):

@@ -191,9 +191,7 @@ async def list_files(
 ) -> FilePage:
     rows, total = await repository.page_of_files(session, filters, page=page, size=size)
     items = [details(snapshot(row), base_url, row.view_count, row.download_count) for row in rows]
-    return FilePage(
-        items=items, total=total, page=page, size=size, pages=math.ceil(total / size)
-    )
+    return FilePage(items=items, total=total, page=page, size=size, pages=math.ceil(total / size))
 
 
 async def delete_file(session: AsyncSession, cache: Cache, file_id: str) -> None:
@@ -277,8 +275,12 @@ async def download(
 
 
 async def compute_md5(
-    sessions: async_sessionmaker[AsyncSession], cache: Cache, storage: Storage, stored_id: int,
-    file_id: str, key: str,
+    sessions: async_sessionmaker[AsyncSession],
+    cache: Cache,
+    storage: Storage,
+    stored_id: int,
+    file_id: str,
+    key: str,
 ) -> None:
     """The MD5 the product documents keep, computed off the request path."""
     digest = hashlib.md5(usedforsecurity=False)

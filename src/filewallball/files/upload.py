@@ -141,9 +141,13 @@ class Receiver:
 
     async def _receive(self) -> StoredFile:
         declared = self.request.headers.get("content-length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > self.max_file_size + MULTIPART_OVERHEAD:
-                raise PayloadTooLarge(self._too_large(self.max_file_size))
+        # Refused before reading a byte when the client says how much is coming.
+        if (
+            declared
+            and declared.isdigit()
+            and int(declared) > self.max_file_size + MULTIPART_OVERHEAD
+        ):
+            raise PayloadTooLarge(self._too_large(self.max_file_size))
         boundary = boundary_of(self.request.headers.get("content-type"))
         events = read_events(self._counted(self.request.stream()), boundary)
         fields: dict[str, str] = {}
@@ -212,7 +216,9 @@ class Receiver:
             if mime_type is None and len(head) < SNIFF_BYTES:
                 head += event.data[: SNIFF_BYTES - len(head)]
             if mime_type is None and len(head) >= SNIFF_BYTES:
-                mime_type = resolve_mime_type(extension, rule.mime_type if rule else None, head)
+                mime_type = resolve_mime_type(
+                    extension, rule.mime_type if rule else None, bytes(head)
+                )
             batch += event.data
             if len(batch) >= WRITE_BATCH:
                 await flush()
@@ -261,7 +267,9 @@ class Receiver:
         await self.session.refresh(file, ["category", "tags"])
         return snapshot(file)
 
-    def _upload_row(self, file_id: int | None, status: str, reason: str | None = None) -> FileUpload:
+    def _upload_row(
+        self, file_id: int | None, status: str, reason: str | None = None
+    ) -> FileUpload:
         return FileUpload(
             file_id=file_id,
             upload_session_id=self.client.session_id,

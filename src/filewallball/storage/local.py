@@ -102,7 +102,7 @@ class LocalBlobWriter:
             self._handle = self._open()
         os.fsync(self._handle.fileno())
         self._handle.close()
-        os.replace(self.temp, self.target)
+        self.temp.replace(self.target)
         # The rename is durable only once the directory entry is.
         dir_fd = os.open(self.target.parent, os.O_RDONLY)
         try:

@@ -1,0 +1,54 @@
+"""One contract for every cache backend: the in-process one and the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from filewallball.cache import Cache, CacheUnavailable
+from filewallball.cache.memory import MemoryCache
+from filewallball.cache.redis import RedisCache
+
+pytestmark = pytest.mark.anyio
+REDIS_URL = os.environ.get("FWB_TEST_REDIS_URL")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    if request.param == "memory":
+        backend: Cache = MemoryCache(ttl=1)
+    else:
+        if not REDIS_URL:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail("CI must test the Redis cache: FWB_TEST_REDIS_URL is not set")
+            pytest.skip("FWB_TEST_REDIS_URL is not set")
+        backend = RedisCache(REDIS_URL, ttl=1)
+    yield backend
+    await backend.delete("k")
+    await backend.close()
+
+
+async def test_set_get_delete(cache: Cache) -> None:
+    assert await cache.get("k") is None
+    await cache.set("k", b"value")
+    assert await cache.get("k") == b"value"
+    await cache.delete("k")
+    assert await cache.get("k") is None
+    await cache.ping()
+
+
+async def test_entries_expire_after_the_ttl(cache: Cache) -> None:
+    await cache.set("k", b"value")
+    await asyncio.sleep(1.2)
+    assert await cache.get("k") is None
+
+
+async def test_unreachable_redis_raises_cache_unavailable() -> None:
+    cache = RedisCache("redis://127.0.0.1:1/0", ttl=5)
+    for operation in (cache.get("k"), cache.set("k", b"v"), cache.delete("k"), cache.ping()):
+        with pytest.raises(CacheUnavailable):
+            await operation
+    await cache.close()

@@ -1,0 +1,253 @@
+"""The real server, in its own processes: streaming memory, concurrency, cut connections,
+several workers behind one database and storage."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import Engine
+
+from tests.conftest import Backend, blobs_in, count_rows
+from tests.test_metrics import sample
+
+pytestmark = [pytest.mark.server]
+MiB = 1024 * 1024
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    storage_dir: Path
+
+    def rss(self) -> int:
+        """Resident memory of the server and its worker processes."""
+        root = psutil.Process(self.process.pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    backend: Backend, storage_dir: Path, tmp_path: Path, workers: int = 1, **env: str
+) -> LiveServer:
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "FWB_DATABASE_URL": backend.database_url,
+        "FWB_STORAGE_DIR": str(storage_dir),
+        "FWB_AUTO_MIGRATE": "false",
+        "FWB_LOG_LEVEL": "warning",
+        **env,
+    }
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if backend.redis_url:
+        environment["FWB_REDIS_URL"] = backend.redis_url
+    with (tmp_path / f"server-{port}.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "filewallball",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                return LiveServer(url, process, storage_dir)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError((tmp_path / f"server-{port}.log").read_text())
+
+
+@pytest.fixture
+def server(clean_backend: Backend, storage_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    live = start_server(clean_backend, storage_dir, tmp_path, FWB_MAX_FILE_SIZE=str(512 * MiB))
+    yield live
+    live.process.terminate()
+    live.process.wait(timeout=20)
+
+
+def _wait_for(condition, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_200_mib_round_trip_keeps_server_memory_flat(server: LiveServer, tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    block = hashlib.sha256(b"seed").digest() * (MiB // 32)
+    digest = hashlib.sha256()
+    with source.open("wb") as out:
+        for i in range(200):
+            chunk = block[:-4] + i.to_bytes(4, "big")
+            digest.update(chunk)
+            out.write(chunk)
+    httpx.post(f"{server.url}/upload", files={"file": ("warm.txt", b"warm")})
+    baseline = server.rss()
+    peak = baseline
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, server.rss())
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with source.open("rb") as handle:
+            created = httpx.post(
+                f"{server.url}/upload", files={"file": ("big.bin", handle)}, timeout=120
+            )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["size"] == 200 * MiB
+        assert body["sha256"] == digest.hexdigest()
+        received = hashlib.sha256()
+        with httpx.stream("GET", body["download_url"], timeout=120) as response:
+            for chunk in response.iter_bytes():
+                received.update(chunk)
+        assert received.hexdigest() == digest.hexdigest()
+    finally:
+        done.set()
+        watcher.join()
+    assert peak - baseline < 50 * MiB, f"server grew by {(peak - baseline) / MiB:.1f} MiB"
+
+
+def test_50_concurrent_uploads_are_all_intact(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path, database: Engine
+) -> None:
+    # Two worker processes against one database and one storage folder.
+    live = start_server(clean_backend, storage_dir, tmp_path, workers=2)
+    try:
+        contents = [os.urandom(64 * 1024 + i) for i in range(50)]
+
+        async def run() -> list[httpx.Response]:
+            limits = httpx.Limits(max_connections=50)
+            async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as http:
+                created = await asyncio.gather(
+                    *(
+                        http.post("/upload", files={"file": (f"f{i}.bin", c)})
+                        for i, c in enumerate(contents)
+                    )
+                )
+                assert [r.status_code for r in created] == [201] * 50
+                return await asyncio.gather(*(http.get(r.json()["download_url"]) for r in created))
+
+        downloads = asyncio.run(run())
+        assert [d.content for d in downloads] == contents
+        assert count_rows(database, "files") == 50
+        assert len(blobs_in(storage_dir)) == 50
+    finally:
+        live.process.terminate()
+        live.process.wait(timeout=20)
+
+
+def test_client_disconnecting_mid_upload_leaves_no_row_and_no_blob(
+    server: LiveServer, database: Engine
+) -> None:
+    head = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n'
+    declared = len(head) + 20 * MiB + len(b"\r\n--xx--\r\n")
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=xx\r\n"
+            b"Content-Length: " + str(declared).encode() + b"\r\n\r\n" + head
+        )
+        for _ in range(4):
+            sock.sendall(b"z" * MiB)
+        assert _wait_for(lambda: len(blobs_in(server.storage_dir)) == 1)  # the .part file
+    assert _wait_for(
+        lambda: count_rows(database, "file_uploads", "error_reason = 'client_disconnected'") == 1
+    )
+    assert blobs_in(server.storage_dir) == []
+    assert count_rows(database, "files") == 0
+
+
+def test_cut_off_download_records_the_bytes_really_sent(
+    server: LiveServer, database: Engine
+) -> None:
+    size = 64 * MiB
+    created = httpx.post(
+        f"{server.url}/upload", files={"file": ("big.bin", b"\x01" * size)}, timeout=60
+    ).json()
+    with httpx.stream("GET", created["download_url"]) as response:
+        received = 0
+        for chunk in response.iter_raw():
+            received += len(chunk)
+            if received >= 2 * MiB:
+                break
+    assert _wait_for(lambda: count_rows(database, "file_downloads") == 1)
+    with database.connect() as connection:
+        from sqlalchemy import text
+
+        sent, completed = connection.execute(
+            text("SELECT bytes_downloaded, completed FROM file_downloads")
+        ).one()
+    assert completed == 0
+    assert 2 * MiB <= sent < size
+
+
+@pytest.mark.skipif(
+    not shutil.which("promtool") and os.environ.get("CI") != "true",
+    reason="promtool (Debian package prometheus) is not installed",
+)
+def test_metrics_add_up_across_worker_processes(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path
+) -> None:
+    live = start_server(clean_backend, storage_dir, tmp_path, workers=2)
+    try:
+        with httpx.Client(base_url=live.url) as http:
+            # New connections spread over both workers.
+            for i in range(20):
+                http.post(
+                    "/upload", files={"file": (f"{i}.txt", b"x")}, headers={"Connection": "close"}
+                )
+            exposition = http.get("/metrics").text
+    finally:
+        live.process.terminate()
+        live.process.wait(timeout=20)
+    assert sample(exposition, "filewallball_uploads_total", outcome="success") == 20
+    check = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=exposition.encode(),
+        capture_output=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
