@@ -251,3 +251,28 @@ def test_metrics_add_up_across_worker_processes(
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_uploads_in_flight_do_not_hold_database_connections(server: LiveServer) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    head = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="slow.bin"\r\n\r\n'
+    sockets = []
+    try:
+        # More unfinished uploads than the database pool has connections.
+        for _ in range(40):
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: multipart/form-data; boundary=xx\r\n"
+                b"Content-Length: 100000000\r\n\r\n" + head + b"a" * (MiB + 1)
+            )
+            sockets.append(sock)
+        assert _wait_for(lambda: len(blobs_in(server.storage_dir)) == 40)
+        health = httpx.get(f"{server.url}/health", timeout=10)
+        listing = httpx.get(f"{server.url}/files", timeout=10)
+        assert health.status_code == 200, health.text
+        assert listing.status_code == 200
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert _wait_for(lambda: blobs_in(server.storage_dir) == [])

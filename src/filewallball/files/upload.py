@@ -187,6 +187,9 @@ class Receiver:
             category_id = rule.category_id
         else:
             category_id = (await repository.category_named(self.session, "other")).id
+        # Hand the connection back while the body streams: a slow client must not hold one of
+        # the pool's few connections for minutes.
+        await self.session.commit()
 
         file_id = str(uuid.uuid4())
         key = f"{file_id[:2]}/{file_id[2:4]}/{file_id.replace('-', '')}"

@@ -1,0 +1,40 @@
+# Every target installs what it needs: a machine with Python 3.11+ and make is enough.
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint fmt typecheck migrate bench sync uv
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+
+sync: uv
+	@$(UV) sync --locked --quiet
+
+run: sync ## Serve on http://127.0.0.1:8000 with SQLite and ./data (no other server needed)
+	$(UV) run filewallball serve
+
+test: lint typecheck ## Lint, type-check and run the whole test suite
+	$(UV) run pytest
+
+lint: sync ## ruff check and format check
+	$(UV) run ruff check src tests bench
+	$(UV) run ruff format --check src tests bench
+
+fmt: sync ## Format and fix what ruff can
+	$(UV) run ruff format src tests bench
+	$(UV) run ruff check --fix src tests bench
+
+typecheck: sync ## mypy --strict
+	$(UV) run mypy
+
+migrate: sync ## Bring the database (FWB_DATABASE_URL) to the latest schema
+	$(UV) run filewallball migrate
+
+bench: sync ## Benchmarks: ratios against references measured in the same run
+	$(UV) run python bench/server_choice.py
+	$(UV) run python bench/health_under_load.py
