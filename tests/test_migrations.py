@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import Engine, inspect, text
 
@@ -79,3 +83,22 @@ def test_mariadb_tables_are_utf8mb4(backend: Backend, database: Engine) -> None:
             ).scalars()
         )
     assert charsets == {"utf8mb4"}
+
+
+def test_replicas_migrating_at_once_all_succeed(backend: Backend, database: Engine) -> None:
+    settings = Settings(database_url=backend.database_url)
+    migrations.downgrade(settings, "base")
+    env = {**os.environ, "FWB_DATABASE_URL": backend.database_url}
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-m", "filewallball", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    outputs = [replica.communicate(timeout=120)[0].decode() for replica in replicas]
+    assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
+    with database.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM file_categories")).scalar_one() == 9

@@ -14,6 +14,9 @@ from filewallball.settings import load_settings
 config = context.config
 
 
+LOCK_NAME = "filewallball_migrations"
+
+
 def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -21,8 +24,18 @@ def _migrate(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    if connection.dialect.name != "mysql":
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    # Replicas starting together queue on a named lock; the ones after the first find the
+    # schema current and do nothing.
+    connection.exec_driver_sql(f"SELECT GET_LOCK('{LOCK_NAME}', 600)")
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        connection.exec_driver_sql(f"SELECT RELEASE_LOCK('{LOCK_NAME}')")
 
 
 async def _run_online() -> None:
