@@ -4,7 +4,7 @@ FWB_TEST_DATABASE_URL and FWB_TEST_REDIS_URL name them (CI sets both and require
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,8 @@ from redis import Redis
 from sqlalchemy import Engine, create_engine, text
 
 from filewallball import migrations
+from filewallball.access import keys
+from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
 
@@ -23,6 +25,7 @@ MARIADB_URL = os.environ.get("FWB_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FWB_TEST_REDIS_URL")
 # Tables that tests fill; the seeded catalogue (categories, extensions) stays.
 DATA_TABLES = (
+    "audit_logs",
     "file_tag_relations",
     "file_views",
     "file_downloads",
@@ -30,6 +33,7 @@ DATA_TABLES = (
     "files",
     "file_tags",
     "system_settings",
+    "api_keys",
 )
 
 
@@ -117,6 +121,32 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51234))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+ClientFor = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def client_for(app: FastAPI) -> AsyncIterator[ClientFor]:
+    """`await client_for(Role.viewer)`: a client holding a fresh key of that role
+    (`None`: anonymous), optionally from another address."""
+    opened: list[httpx.AsyncClient] = []
+
+    async def make(role: Role | None, ip: str = "203.0.113.7") -> httpx.AsyncClient:
+        headers = {}
+        if role is not None:
+            async with app.state.fwb.sessions() as session:
+                issued = await keys.issue(session, f"test-{role}", role)
+                await session.commit()
+            headers["Authorization"] = f"Bearer {issued.secret}"
+        transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+        http = httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        await http.aclose()
 
 
 def blobs_in(storage_dir: Path) -> list[Path]:

@@ -73,7 +73,10 @@ async def test_redis_outage_degrades_to_the_database(settings: Settings) -> None
         info = await http.get(created.json()["info_url"])
         download = await http.get(created.json()["download_url"])
         health = await http.get("/health")
-        delete = await http.delete(created.json()["info_url"])
+        delete = await http.delete(
+            created.json()["info_url"],
+            headers={"X-Delete-Token": created.json()["delete_token"]},
+        )
     assert created.status_code == 201
     assert info.status_code == 200
     assert download.content == b"still works"

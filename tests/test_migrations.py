@@ -86,6 +86,8 @@ def test_mariadb_tables_are_utf8mb4(backend: Backend, database: Engine) -> None:
 
 
 def test_replicas_migrating_at_once_all_succeed(backend: Backend, database: Engine) -> None:
+    if backend.name != "mariadb":
+        pytest.skip("several replicas share a MariaDB; SQLite serves one machine")
     settings = Settings(database_url=backend.database_url)
     migrations.downgrade(settings, "base")
     env = {**os.environ, "FWB_DATABASE_URL": backend.database_url}

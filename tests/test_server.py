@@ -56,6 +56,10 @@ def start_server(
         "FWB_STORAGE_DIR": str(storage_dir),
         "FWB_AUTO_MIGRATE": "false",
         "FWB_LOG_LEVEL": "warning",
+        # These tests load one server from one address on purpose.
+        "FWB_RATE_LIMIT_ENABLED": "false",
+        "FWB_MAX_UPLOADS_PER_CLIENT": "100",
+        "FWB_MAX_INFLIGHT_UPLOAD_BYTES": str(8 * 1024 * MiB),
         **env,
     }
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)

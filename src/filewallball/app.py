@@ -7,8 +7,16 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from filewallball import __version__, health
+from filewallball.access.audit import Auditor
+from filewallball.access.clamav import Scanner
+from filewallball.access.gate import UploadGate
+from filewallball.access.guard import AccessGuard
+from filewallball.access.policy import PolicySource
+from filewallball.access.ratelimit import RateLimiter
+from filewallball.admin.router import router as admin_router
 from filewallball.cache import create_cache
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
@@ -39,13 +47,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        sessions = create_sessionmaker(engine)
         state = AppState(
             settings=settings,
             engine=engine,
-            sessions=create_sessionmaker(engine),
+            sessions=sessions,
             storage=create_storage(settings),
             cache=create_cache(settings),
             jobs=Jobs(),
+            auditor=Auditor(sessions),
+            policy=PolicySource(settings, sessions),
+            limiter=RateLimiter(settings),
+            gate=UploadGate(settings.max_uploads_per_client, settings.max_inflight_upload_bytes),
+            scanner=(
+                Scanner(settings.clamav_address, settings.clamav_timeout)
+                if settings.clamav_address
+                else None
+            ),
         )
         app.state.fwb = state
         state.jobs.submit(
@@ -63,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await state.jobs.drain()
             await state.cache.close()
+            await state.limiter.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -72,8 +91,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(SecurityHeadersMiddleware)
+    # Added innermost first: request context → security headers → CORS → access guard → routes.
+    app.add_middleware(AccessGuard)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "X-API-Key", "X-Delete-Token", "Content-Type", "Range"],
+        expose_headers=["Content-Disposition", "ETag", "RateLimit-Remaining", "Retry-After"],
+        allow_credentials=False,
+    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(files_router)
+    app.include_router(admin_router)
     app.include_router(health.router)
     return app

@@ -5,15 +5,23 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from filewallball.access.roles import Actor
 from filewallball.cache import Cache
 from filewallball.jobs import Jobs
 from filewallball.settings import Settings
 from filewallball.storage import Storage
+
+if TYPE_CHECKING:
+    from filewallball.access.audit import Auditor
+    from filewallball.access.clamav import Scanner
+    from filewallball.access.gate import UploadGate
+    from filewallball.access.policy import PolicySource
+    from filewallball.access.ratelimit import RateLimiter
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -28,6 +36,11 @@ class AppState:
     storage: Storage
     cache: Cache
     jobs: Jobs
+    auditor: Auditor
+    policy: PolicySource
+    limiter: RateLimiter
+    gate: UploadGate
+    scanner: Scanner | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +72,20 @@ def get_client(request: Request) -> Client:
     session_id = request.headers.get("x-session-id", "")
     user_agent = request.headers.get("user-agent")
     return Client(
-        ip=request.client.host if request.client else None,
+        # Resolved by the access guard, through trusted proxies only.
+        ip=request.scope.get("state", {}).get("client_ip"),
         user_agent=user_agent[:500] if user_agent else None,
         session_id=session_id if _SESSION_ID.fullmatch(session_id) else None,
     )
 
 
+def get_actor(request: Request) -> Actor:
+    actor: Actor = request.scope["state"]["actor"]
+    return actor
+
+
 StateDep = Annotated[AppState, Depends(get_state)]
+ActorDep = Annotated[Actor, Depends(get_actor)]
 # scope="function": the commit happens before the response is sent, so what a client is told
 # was stored is stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -2,9 +2,15 @@
 
     FileWallBallError                 500  anything unexpected, never with details
     ├── BadRequest                    400  a malformed request (multipart body, Range, form field)
-    ├── NotFound                      404  unknown, malformed or deleted file id
+    ├── RequestTimeout                408  an upload body that stopped arriving
+    ├── Unauthorized                  401  a wrong, revoked or missing API key
+    ├── Forbidden                     403  the actor's role may not do this
+    ├── NotFound                      404  unknown, malformed, deleted or another's private file
+    ├── Conflict                      409  the change clashes with what exists
     ├── PayloadTooLarge               413  over FWB_MAX_FILE_SIZE or the extension's own limit
     ├── RangeNotSatisfiable           416  a Range outside the file
+    ├── MalwareFound                  422  the malware scanner recognised the upload
+    ├── TooManyRequests               429  over a rate limit or the per-client upload cap
     ├── UnsupportedMediaType          415  a refused extension, disguised content, no preview
     └── ServiceUnavailable            503  a dependency we cannot work without is down
 
@@ -43,6 +49,30 @@ class FileWallBallError(Exception):
 
 class BadRequest(FileWallBallError):
     status, slug = 400, "bad-request"
+
+
+class Unauthorized(FileWallBallError):
+    status, slug = 401, "unauthorized"
+
+
+class Forbidden(FileWallBallError):
+    status, slug = 403, "forbidden"
+
+
+class Conflict(FileWallBallError):
+    status, slug = 409, "conflict"
+
+
+class MalwareFound(FileWallBallError):
+    status, slug = 422, "malware-found"
+
+
+class TooManyRequests(FileWallBallError):
+    status, slug = 429, "too-many-requests"
+
+
+class RequestTimeout(FileWallBallError):
+    status, slug = 408, "request-timeout"
 
 
 class NotFound(FileWallBallError):

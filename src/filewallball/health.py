@@ -45,6 +45,9 @@ async def _health(state: AppState) -> JSONResponse:
         # Without its cache the service still answers, from the database.
         "cache": cache if cache == "ok" else "degraded",
     }
+    if state.scanner is not None:
+        # Reads go on without it; uploads wait for it unless FWB_CLAMAV_FAIL_OPEN.
+        services["scanner"] = await _check("scanner", state.scanner.ping())
     failing = [name for name in ("database", "storage") if services[name] != "ok"]
     if failing:
         return JSONResponse(

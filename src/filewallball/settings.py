@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AnyHttpUrl, BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 MiB = 1024 * 1024
@@ -24,6 +25,38 @@ _ASYNC_DRIVERS = {
     "mariadb+asyncmy": "mysql+asyncmy",
 }
 _SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "mysql+asyncmy", "mysql+aiomysql"}
+
+
+Network = IPv4Network | IPv6Network
+
+
+def parse_networks(value: object) -> list[Network]:
+    """Comma-separated CIDRs (a bare address is a /32 or /128), as from an environment variable."""
+    if value is None or value == "":
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected comma-separated CIDRs")
+    networks: list[Network] = []
+    for item in items:
+        text = str(item).strip()
+        if text:
+            try:
+                networks.append(ip_network(text, strict=False))
+            except ValueError:
+                raise ValueError(f"{text!r} is not an IP network (CIDR)") from None
+    return networks
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+Networks = Annotated[list[Network], NoDecode, BeforeValidator(parse_networks)]
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+RateLimit = Annotated[str, Field(pattern=r"^\s*\d+\s*(/|per)\s*\d*\s*[a-z]+\s*$")]
 
 
 class SettingsError(Exception):
@@ -52,6 +85,33 @@ class Settings(BaseSettings):
 
     # Public URLs in responses are built from this when set, else from the request
     base_url: AnyHttpUrl | None = None
+
+    # Access: who may do what, from where
+    anonymous_role: Literal["uploader", "viewer", "none"] = "uploader"
+    trusted_proxies: Networks = []
+    ip_allow: Networks = []
+    ip_deny: Networks = []
+    admin_ip_allow: Networks = []
+    policy_refresh_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+
+    # Abuse protection
+    rate_limit_enabled: bool = True
+    rate_limit_uploads: RateLimit = "30/minute"
+    rate_limit_reads: RateLimit = "600/minute"
+    rate_limit_admin: RateLimit = "120/minute"
+    rate_limit_fail_closed: bool = False  # refuse writes while the limiter's Redis is down
+    max_uploads_per_client: Annotated[int, Field(ge=1)] = 4
+    max_inflight_upload_bytes: Annotated[int, Field(ge=1)] = 2 * 1024 * MiB
+    upload_idle_timeout: Annotated[float, Field(gt=0)] = 30.0
+
+    # Response headers
+    hsts: bool = False
+    cors_origins: CommaList = []
+
+    # Malware scanning: host:port or a unix socket path of a clamd
+    clamav_address: str | None = None
+    clamav_fail_open: bool = False
+    clamav_timeout: Annotated[float, Field(gt=0)] = 30.0
 
     # Logging
     log_level: str = "info"

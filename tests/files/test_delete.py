@@ -22,13 +22,14 @@ async def test_delete_hides_file_from_every_endpoint(
     file = await uploaded("a.txt", b"secret")
     await client.get(file["info_url"])  # now cached
 
-    response = await client.delete(file["info_url"])
+    token = {"X-Delete-Token": file["delete_token"]}
+    response = await client.delete(file["info_url"], headers=token)
 
     assert response.status_code == 204
     for url in (file["info_url"], file["view_url"], file["download_url"]):
         assert (await client.get(url)).status_code == 404
     assert (await client.head(file["download_url"])).status_code == 404
-    assert (await client.delete(file["info_url"])).status_code == 404
+    assert (await client.delete(file["info_url"], headers=token)).status_code == 404
     # Soft: the row is marked and the blob stays until a purge.
     assert count_rows(database, "files", "is_deleted = 1") == 1
     assert len(blobs_in(storage_dir)) == 1
@@ -50,6 +51,7 @@ async def test_delete_reaches_another_replica_sharing_the_cache(settings: Settin
             created = (await one.post("/upload", files={"file": ("a.txt", b"x")})).json()
             path = f"/files/{created['file_id']}"
             assert (await two.get(path)).status_code == 200  # cached by replica two
-            assert (await one.delete(path)).status_code == 204
+            token = {"X-Delete-Token": created["delete_token"]}
+            assert (await one.delete(path, headers=token)).status_code == 204
             assert (await two.get(path)).status_code == 404
             assert (await two.get(f"/download/{created['file_id']}")).status_code == 404

@@ -6,12 +6,13 @@ import asyncio
 import hashlib
 from datetime import timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import count_rows
+from tests.conftest import blobs_in, count_rows
 from tests.files.conftest import Uploader
 
 pytestmark = pytest.mark.anyio
@@ -198,3 +199,39 @@ async def test_unknown_or_malformed_id_is_404(client: httpx.AsyncClient, file_id
         response = await client.get(f"/{path}/{file_id}")
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_absurdly_long_range_is_ignored_not_a_crash(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    response = await client.get(
+        file["download_url"], headers={"Range": "bytes=" + "9" * 5000 + "-"}
+    )
+    assert response.status_code == 200
+    assert response.content == CONTENT
+
+
+async def test_a_missing_blob_is_an_error_before_any_header(
+    client: httpx.AsyncClient, uploaded: Uploader, storage_dir: Path
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    for blob in blobs_in(storage_dir):
+        blob.unlink()
+    response = await client.get(file["download_url"])
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("page.html", b"<script>alert(1)</script>"), ("img.svg", b"<svg onload='alert(1)'/>")],
+)
+async def test_markup_downloads_are_attachments_in_a_sandbox(
+    client: httpx.AsyncClient, uploaded: Uploader, name: str, content: bytes
+) -> None:
+    file = await uploaded(name, content)
+    response = await client.get(file["download_url"])
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert response.headers["x-content-type-options"] == "nosniff"

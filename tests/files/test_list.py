@@ -65,7 +65,7 @@ async def test_filters_by_category_extension_tag_and_name(
 async def test_deleted_files_never_appear(client: httpx.AsyncClient, uploaded: Uploader) -> None:
     kept = await uploaded("kept.txt", b"1")
     gone = await uploaded("gone.txt", b"2", tags="x")
-    await client.delete(gone["info_url"])
+    await client.delete(gone["info_url"], headers={"X-Delete-Token": gone["delete_token"]})
 
     body = (await client.get("/files")).json()
     assert [item["file_id"] for item in body["items"]] == [kept["file_id"]]

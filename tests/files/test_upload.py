@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import stat
 import uuid
@@ -12,8 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from filewallball.access.roles import Role
 from filewallball.settings import Settings
-from tests.conftest import blobs_in, count_rows
+from tests.conftest import ClientFor, blobs_in, count_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -122,11 +124,12 @@ async def test_control_characters_never_reach_the_stored_name(client: httpx.Asyn
     assert response.json()["filename"] == "badname.txt"
 
 
-async def test_tags_and_privacy_fields_are_recorded(client: httpx.AsyncClient) -> None:
+async def test_tags_and_privacy_fields_are_recorded(client_for: ClientFor) -> None:
+    owner = await client_for(Role.uploader)
     body = (
-        await upload(client, "a.txt", b"x", tags=" Reports, 2026 ,reports,", is_public="false")
+        await upload(owner, "a.txt", b"x", tags=" Reports, 2026 ,reports,", is_public="false")
     ).json()
-    info = (await client.get(body["info_url"])).json()
+    info = (await owner.get(body["info_url"])).json()
     assert info["tags"] == ["2026", "reports"]
     assert info["is_public"] is False
 
@@ -307,3 +310,22 @@ async def test_empty_file_is_accepted(client: httpx.AsyncClient) -> None:
     assert response.status_code == 201
     assert response.json()["size"] == 0
     assert (await client.get(response.json()["download_url"])).content == b""
+
+
+async def test_concurrent_uploads_creating_the_same_tag_all_succeed(
+    client: httpx.AsyncClient,
+) -> None:
+    responses = await asyncio.gather(
+        # Four: as many uploads at once as one client may run.
+        *(upload(client, f"{i}.txt", b"x", tags="brand-new") for i in range(4))
+    )
+    assert [r.status_code for r in responses] == [201] * 4
+    listed = (await client.get("/files", params={"tag": "brand-new"})).json()
+    assert listed["total"] == 4
+
+
+async def test_tags_differing_only_by_accents_are_different_tags(client: httpx.AsyncClient) -> None:
+    first = await upload(client, "a.txt", b"x", tags="resume")
+    second = await upload(client, "b.txt", b"x", tags="résumé")
+    assert first.status_code == second.status_code == 201
+    assert (await client.get("/files", params={"tag": "résumé"})).json()["total"] == 1

@@ -15,8 +15,11 @@ class Cache(Protocol):
     async def get(self, key: str) -> bytes | None:
         """The value, or None on a miss. Raises CacheUnavailable."""
 
-    async def set(self, key: str, value: bytes) -> None:
-        """Store with the configured TTL. Raises CacheUnavailable."""
+    async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
+        """Store for `ttl` seconds (the configured TTL when None). Raises CacheUnavailable."""
+
+    async def add(self, key: str, value: bytes) -> None:
+        """Store with the configured TTL unless the key is present. Raises CacheUnavailable."""
 
     async def delete(self, key: str) -> None:
         """Raises CacheUnavailable: a failed invalidation must not pass silently."""

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from cachetools import TTLCache
+import time
+
+from cachetools import TLRUCache
+
+
+def _expires(_key: str, entry: tuple[float, bytes], now: float) -> float:
+    return now + entry[0]
 
 
 class MemoryCache:
     name = "memory"
 
     def __init__(self, ttl: int, max_entries: int = 10_000) -> None:
-        self._entries: TTLCache[str, bytes] = TTLCache(maxsize=max_entries, ttl=ttl)
+        self._ttl = ttl
+        self._entries: TLRUCache[str, tuple[float, bytes]] = TLRUCache(
+            maxsize=max_entries, ttu=_expires, timer=time.monotonic
+        )
 
     async def get(self, key: str) -> bytes | None:
-        return self._entries.get(key)
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None else None
 
-    async def set(self, key: str, value: bytes) -> None:
-        self._entries[key] = value
+    async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
+        self._entries[key] = (ttl or self._ttl, value)
+
+    async def add(self, key: str, value: bytes) -> None:
+        if self._entries.get(key) is None:
+            self._entries[key] = (self._ttl, value)
 
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)

@@ -27,9 +27,15 @@ class RedisCache:
             raise CacheUnavailable(str(exc)) from exc
         return value if isinstance(value, bytes) else None
 
-    async def set(self, key: str, value: bytes) -> None:
+    async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         try:
-            await self._redis.set(KEY_PREFIX + key, value, ex=self._ttl)
+            await self._redis.set(KEY_PREFIX + key, value, ex=ttl or self._ttl)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def add(self, key: str, value: bytes) -> None:
+        try:
+            await self._redis.set(KEY_PREFIX + key, value, ex=self._ttl, nx=True)
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 

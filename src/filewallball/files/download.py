@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from filewallball.errors import RangeNotSatisfiable
 
-_SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_SINGLE_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")  # 18 digits: past any file size
 _UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\;%]')
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
@@ -167,14 +167,15 @@ class CountedStreamResponse(Response):
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch_disconnect)
-                async for chunk in self._body:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    sent += len(chunk)
-                await send({"type": "http.response.body", "body": b""})
-                complete = True
+                try:
+                    async for chunk in self._body:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                        sent += len(chunk)
+                    await send({"type": "http.response.body", "body": b""})
+                    complete = True
+                except OSError:
+                    pass  # the connection went away under us; `sent` says how far it got
                 group.cancel_scope.cancel()
-        except OSError:
-            pass  # the connection went away under us; `sent` says how far it got
         finally:
             if self._body is not None:
                 await self._body.aclose()

@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from filewallball.db import Base, UTCDateTime, utcnow
@@ -60,7 +61,11 @@ class FileTag(Base):
     __tablename__ = "file_tags"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tag_name: Mapped[str] = mapped_column(String(50), unique=True)
+    # Binary collation on MariaDB: "resume" and "résumé" are different tags.
+    tag_name: Mapped[str] = mapped_column(
+        String(50).with_variant(mysql.VARCHAR(50, collation="utf8mb4_bin"), "mysql", "mariadb"),
+        unique=True,
+    )
     tag_color: Mapped[str] = mapped_column(String(7), default="#007bff")
     description: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
@@ -105,6 +110,9 @@ class File(Base):
     file_category_id: Mapped[int] = mapped_column(ForeignKey("file_categories.id"))
     is_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The API key that uploaded it; None for an anonymous upload, which gets a delete token.
+    owner_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    delete_token_hash: Mapped[str | None] = mapped_column(String(64))
     view_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     download_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Executable, func, or_, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.db import utcnow
@@ -19,6 +21,13 @@ from filewallball.files.models import (
     FileUpload,
     FileView,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """A non-admin reader: sees public files and the ones its key owns."""
+
+    key_pk: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +54,20 @@ async def tags_named(session: AsyncSession, names: Sequence[str]) -> list[FileTa
     """The tags with these names, created when missing."""
     if not names:
         return []
-    existing = {
+    # Insert-or-ignore first, read second: two uploads creating the same tag at once both
+    # succeed, and the read (the transaction's first) sees the row whichever of them made it.
+    rows = [{"tag_name": name} for name in names]
+    statement: Executable
+    if session.get_bind().dialect.name == "sqlite":
+        statement = sqlite_insert(FileTag).values(rows).on_conflict_do_nothing()
+    else:
+        statement = mysql_insert(FileTag).values(rows).prefix_with("IGNORE")
+    await session.execute(statement)
+    found = {
         tag.tag_name: tag
-        for tag in (await session.scalars(select(FileTag).where(FileTag.tag_name.in_(names))))
+        for tag in await session.scalars(select(FileTag).where(FileTag.tag_name.in_(names)))
     }
-    for name in names:
-        if name not in existing:
-            existing[name] = FileTag(tag_name=name)
-            session.add(existing[name])
-    await session.flush()
-    return [existing[name] for name in names]
+    return [found[name] for name in names]
 
 
 async def live_file(session: AsyncSession, file_uuid: str) -> File | None:
@@ -115,10 +128,21 @@ async def record_upload(session: AsyncSession, upload: FileUpload) -> None:
 
 
 async def page_of_files(
-    session: AsyncSession, filters: ListFilter, *, page: int, size: int
+    session: AsyncSession,
+    filters: ListFilter,
+    seen_by: Viewer | None,
+    *,
+    page: int,
+    size: int,
 ) -> tuple[Sequence[File], int]:
-    """Live files matching `filters`, newest first, and how many match in all."""
+    """Live files matching `filters` that `seen_by` may see (all, when None), newest first,
+    and how many match in all."""
     where: list[ColumnElement[bool]] = [File.is_deleted.is_(False)]
+    if seen_by is not None:
+        visible: ColumnElement[bool] = File.is_public.is_(True)
+        if seen_by.key_pk is not None:
+            visible = or_(visible, File.owner_key_id == seen_by.key_pk)
+        where.append(visible)
     query = select(File.id)
     if filters.category:
         query = query.join(FileCategory, FileCategory.id == File.file_category_id)
@@ -158,14 +182,22 @@ async def soft_delete(session: AsyncSession, file_id: int) -> None:
     )
 
 
+async def set_public(session: AsyncSession, file_id: int, is_public: bool) -> None:
+    await session.execute(
+        update(File).where(File.id == file_id).values(is_public=is_public, updated_at=utcnow())
+    )
+
+
 async def set_md5(session: AsyncSession, file_id: int, md5: str) -> None:
     await session.execute(update(File).where(File.id == file_id).values(file_hash=md5))
 
 
-async def files_without_md5(session: AsyncSession, limit: int) -> Sequence[tuple[int, str, str]]:
+async def files_without_md5(
+    session: AsyncSession, limit: int, *, after: int = 0
+) -> Sequence[tuple[int, str, str]]:
     result = await session.execute(
         select(File.id, File.file_uuid, File.storage_path)
-        .where(File.file_hash.is_(None), File.is_deleted.is_(False))
+        .where(File.file_hash.is_(None), File.is_deleted.is_(False), File.id > after)
         .order_by(File.id)
         .limit(limit)
     )

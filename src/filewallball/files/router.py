@@ -1,31 +1,45 @@
-"""HTTP endpoints of the files feature."""
+"""HTTP endpoints of the files feature. Every request has passed the access guard; what the
+actor may do with a given file is decided in the service."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from filewallball.deps import ClientDep, SessionDep, StateDep
-from filewallball.errors import PROBLEM_JSON
+from filewallball.access.audit import AuditDep
+from filewallball.access.roles import Permission, require
+from filewallball.deps import ActorDep, ClientDep, SessionDep, StateDep
+from filewallball.errors import PROBLEM_JSON, MalwareFound
 from filewallball.files import repository, service
 from filewallball.files.download import DOWNLOAD_CSP
-from filewallball.files.schemas import FileDetails, FilePage, UploadedFile
-from filewallball.files.upload import Receiver
+from filewallball.files.schemas import (
+    AnonymousUpload,
+    FileDetails,
+    FilePage,
+    UploadedFile,
+    VisibilityChange,
+)
+from filewallball.files.upload import MULTIPART_OVERHEAD, Receiver
 
 router = APIRouter(tags=["files"])
 
 
-def _problem(status: int, detail: str) -> dict[str, Any]:
+def problem_response(status: int, detail: str) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem, with an example."""
     example = {"type": "/problems/…", "title": "…", "status": status, "detail": detail}
-    return {
-        "description": detail,
-        "content": {PROBLEM_JSON: {"example": example}},
-    }
+    return {"description": detail, "content": {PROBLEM_JSON: {"example": example}}}
 
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _problem(404, "No file has this id.")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem_response(404, "No file has this id.")}
+AUTH: dict[int | str, dict[str, Any]] = {
+    401: problem_response(
+        401, "A valid API key is required: send it as 'Authorization: Bearer <key>'."
+    ),
+    403: problem_response(403, "The viewer role may not do this."),
+    429: problem_response(429, "Too many requests. Try again in 12 seconds."),
+}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -57,33 +71,60 @@ def base_url(state: StateDep, request: Request) -> str:
 @router.post(
     "/upload",
     status_code=201,
-    response_model=UploadedFile,
+    response_model=UploadedFile | AnonymousUpload,
     summary="Upload a file",
     description=(
         "Streams the `file` field of a multipart form into storage and answers with the "
-        "file's id and the links to its info, preview and download, usable at once.\n\n"
+        "file's id and the links to its info, preview and download, usable at once. "
+        "An anonymous upload also gets a one-time `delete_token`.\n\n"
         "`curl -F file=@report.pdf -F tags=reports,2026 http://127.0.0.1:8000/upload`"
     ),
     openapi_extra=UPLOAD_BODY,
     responses={
-        400: _problem(400, "No file was sent: put it in a multipart field named 'file'."),
-        413: _problem(413, "The file is larger than the limit of 104857600 bytes."),
-        415: _problem(415, "Files of type .exe are not accepted."),
-        503: _problem(503, "The file could not be stored. Try again."),
+        400: problem_response(400, "No file was sent: put it in a multipart field named 'file'."),
+        **AUTH,
+        408: problem_response(408, "No part of the upload arrived for 30 seconds."),
+        413: problem_response(413, "The file is larger than the limit of 104857600 bytes."),
+        415: problem_response(415, "Files of type .exe are not accepted."),
+        422: problem_response(422, "The file was refused: it contains Eicar-Test-Signature."),
+        503: problem_response(503, "The file could not be stored. Try again."),
     },
 )
 async def upload(
-    request: Request, state: StateDep, session: SessionDep, client: ClientDep
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    client: ClientDep,
+    actor: ActorDep,
+    audit: AuditDep,
 ) -> UploadedFile:
+    require(actor, Permission.upload)
+    settings = state.settings
+    declared = request.headers.get("content-length", "")
+    reserved = min(
+        int(declared) if declared.isascii() and declared.isdigit() else settings.max_file_size,
+        settings.max_file_size + MULTIPART_OVERHEAD,
+    )
     receiver = Receiver(
         request,
         session,
         state.sessions,
         state.storage,
         client,
-        max_file_size=state.settings.max_file_size,
+        actor,
+        max_file_size=settings.max_file_size,
+        idle_timeout=settings.upload_idle_timeout,
+        scanner=state.scanner,
+        scan_fail_open=settings.clamav_fail_open,
     )
-    stored = await receiver.receive()
+    async with state.gate.admit(actor.label if actor.key_id else f"ip:{client.ip}", reserved):
+        try:
+            received = await receiver.receive()
+        except MalwareFound as exc:
+            await audit.separately("malware_found", outcome="denied", finding=exc.detail)
+            raise
+    stored = received.stored
+    await audit("upload", stored.file_id, size=stored.size)
     state.jobs.submit(
         f"md5:{stored.file_id}",
         lambda: service.compute_md5(
@@ -95,8 +136,10 @@ async def upload(
             stored.storage_key,
         ),
     )
-    details = service.details(stored, base_url(state, request), 0, 0)
-    return UploadedFile.model_validate(details.model_dump())
+    details = service.details(stored, base_url(state, request), 0, 0).model_dump()
+    if received.delete_token is not None:
+        return AnonymousUpload.model_validate({**details, "delete_token": received.delete_token})
+    return UploadedFile.model_validate(details)
 
 
 @router.get(
@@ -104,12 +147,19 @@ async def upload(
     response_model=FileDetails,
     summary="Describe a file",
     description="Everything known about a file. Counts as a view of type `info`.",
-    responses=NOT_FOUND,
+    responses={**AUTH, **NOT_FOUND},
 )
 async def file_info(
-    file_id: str, request: Request, state: StateDep, session: SessionDep, client: ClientDep
+    file_id: str,
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    client: ClientDep,
+    actor: ActorDep,
 ) -> FileDetails:
-    return await service.describe(session, state.cache, file_id, client, base_url(state, request))
+    return await service.describe(
+        session, state.cache, file_id, actor, client, base_url(state, request)
+    )
 
 
 DOWNLOAD_ROUTE: dict[str, Any] = {
@@ -123,8 +173,9 @@ DOWNLOAD_ROUTE: dict[str, Any] = {
         200: {"description": "The whole file.", "content": {"application/octet-stream": {}}},
         206: {"description": "One byte range.", "content": {"application/octet-stream": {}}},
         304: {"description": "The copy the client has is current."},
+        **AUTH,
         **NOT_FOUND,
-        416: _problem(416, "The range is outside the file, which has 1234 bytes."),
+        416: problem_response(416, "The range is outside the file, which has 1234 bytes."),
     },
 }
 
@@ -132,7 +183,12 @@ DOWNLOAD_ROUTE: dict[str, Any] = {
 @router.get("/download/{file_id}", operation_id="download_file", **DOWNLOAD_ROUTE)
 @router.head("/download/{file_id}", operation_id="download_file_head", **DOWNLOAD_ROUTE)
 async def download(
-    file_id: str, request: Request, state: StateDep, session: SessionDep, client: ClientDep
+    file_id: str,
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    client: ClientDep,
+    actor: ActorDep,
 ) -> Response:
     return await service.download(
         session,
@@ -140,6 +196,7 @@ async def download(
         state.cache,
         state.storage,
         file_id,
+        actor=actor,
         method=request.method,
         headers=request.headers,
         client=client,
@@ -157,18 +214,20 @@ async def download(
     response_class=PlainTextResponse,
     responses={
         200: {"content": {"text/plain": {"example": "first line\nsecond line\n"}}},
+        **AUTH,
         **NOT_FOUND,
-        415: _problem(415, "Only text files have a preview; this one is image/png."),
+        415: problem_response(415, "Only text files have a preview; this one is image/png."),
     },
 )
 async def view(
-    file_id: str, state: StateDep, session: SessionDep, client: ClientDep
+    file_id: str, state: StateDep, session: SessionDep, client: ClientDep, actor: ActorDep
 ) -> PlainTextResponse:
     text, truncated = await service.preview(
         session,
         state.cache,
         state.storage,
         file_id,
+        actor,
         client,
         state.settings.preview_max_bytes,
     )
@@ -186,13 +245,17 @@ async def view(
     "/files",
     response_model=FilePage,
     summary="List files",
-    description="Live files, newest first, with optional filters.",
-    responses={422: _problem(422, "Invalid value in query.size.")},
+    description=(
+        "Live files, newest first, with optional filters: the public ones and your own "
+        "(admins see all)."
+    ),
+    responses={**AUTH, 422: problem_response(422, "Invalid value in query.size.")},
 )
 async def list_files(
     request: Request,
     state: StateDep,
     session: SessionDep,
+    actor: ActorDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
     size: Annotated[int, Query(ge=1, le=100, description="Files per page.")] = 20,
     category: Annotated[str | None, Query(max_length=50, examples=["image"])] = None,
@@ -206,7 +269,7 @@ async def list_files(
         tag=tag.casefold().strip() if tag else None,
         query=q,
     )
-    return await service.list_files(session, filters, page, size, base_url(state, request))
+    return await service.list_files(session, filters, actor, page, size, base_url(state, request))
 
 
 @router.delete(
@@ -214,11 +277,46 @@ async def list_files(
     status_code=204,
     summary="Delete a file",
     description=(
-        "Soft delete: the file disappears from every endpoint at once; its bytes stay on "
-        "disk until purged."
+        "Soft delete by the owner, an admin, or with an anonymous upload's delete token "
+        "(`X-Delete-Token`): the file disappears from every endpoint at once; its bytes stay "
+        "until an admin purges them."
     ),
-    responses={**NOT_FOUND, 503: _problem(503, "The shared cache cannot be reached.")},
+    responses={
+        **AUTH,
+        **NOT_FOUND,
+        503: problem_response(503, "The shared cache cannot be reached."),
+    },
 )
-async def delete_file(file_id: str, state: StateDep, session: SessionDep) -> Response:
-    await service.delete_file(session, state.cache, file_id)
+async def delete_file(
+    file_id: str,
+    state: StateDep,
+    session: SessionDep,
+    actor: ActorDep,
+    audit: AuditDep,
+    delete_token: Annotated[str | None, Header(alias="X-Delete-Token", max_length=100)] = None,
+) -> Response:
+    await service.delete_file(session, state.cache, file_id, actor, delete_token)
+    await audit("delete", file_id, by_token=delete_token is not None)
     return Response(status_code=204)
+
+
+@router.patch(
+    "/files/{file_id}",
+    response_model=FileDetails,
+    summary="Make a file public or private",
+    description="The owner or an admin. A private file exists only for them; others get 404.",
+    responses={**AUTH, **NOT_FOUND},
+)
+async def change_visibility(
+    file_id: str,
+    change: VisibilityChange,
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    actor: ActorDep,
+    audit: AuditDep,
+) -> FileDetails:
+    stored = await service.set_visibility(session, state.cache, file_id, actor, change.is_public)
+    await audit("visibility_changed", stored.file_id, is_public=change.is_public)
+    views, downloads = await repository.counters(session, stored.id)
+    return service.details(stored, base_url(state, request), views, downloads)

@@ -29,6 +29,8 @@ class StoredFile(BaseModel):
     storage_key: str
     category: str
     is_public: bool
+    owner_key_pk: int | None
+    delete_token_hash: str | None
     tags: list[str]
     created_at: datetime
     updated_at: datetime
@@ -76,6 +78,18 @@ class UploadedFile(BaseModel):
     info_url: str
     view_url: str
     download_url: str
+
+
+class AnonymousUpload(UploadedFile):
+    """An anonymous upload's answer carries the one secret that can delete it again."""
+
+    delete_token: str = Field(
+        description="Send as X-Delete-Token with DELETE /files/{id}. Shown only once."
+    )
+
+
+class VisibilityChange(BaseModel):
+    is_public: bool
 
 
 class FileDetails(UploadedFile):

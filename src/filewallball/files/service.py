@@ -4,6 +4,7 @@ deleting files, and the background MD5. The upload itself lives in `upload.py`."
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import uuid
 
@@ -14,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 
 from filewallball import metrics
+from filewallball.access.keys import hash_secret
+from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache, CacheUnavailable
 from filewallball.deps import Client
-from filewallball.errors import NotFound, ServiceUnavailable, UnsupportedMediaType
+from filewallball.errors import Forbidden, NotFound, ServiceUnavailable, UnsupportedMediaType
 from filewallball.files import repository
 from filewallball.files.download import (
     DOWNLOAD_CSP,
@@ -28,7 +31,7 @@ from filewallball.files.download import (
 from filewallball.files.models import File, FileDownload
 from filewallball.files.naming import is_textual
 from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
-from filewallball.storage import Storage
+from filewallball.storage import Storage, StorageError
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +45,12 @@ def canonical_id(file_id: str) -> str:
     if parsed.version != 4 or len(file_id) != 36:
         raise NotFound("No file has this id.")
     return str(parsed)
+
+
+# Written over a file's entry when it changes. While it lives, readers go to the database and
+# may not cache: a reader that loaded the row just before the change cannot put it back.
+STALE = b"\x00stale"
+STALE_SECONDS = 10
 
 
 def _cache_key(file_id: str) -> str:
@@ -61,6 +70,8 @@ def snapshot(file: File) -> StoredFile:
         storage_key=file.storage_path,
         category=file.category.name,
         is_public=file.is_public,
+        owner_key_pk=file.owner_key_id,
+        delete_token_hash=file.delete_token_hash,
         tags=[tag.tag_name for tag in file.tags],
         created_at=file.created_at,
         updated_at=file.updated_at,
@@ -96,7 +107,22 @@ def details(stored: StoredFile, base_url: str, views: int, downloads: int) -> Fi
     )
 
 
-async def find_file(session: AsyncSession, cache: Cache, file_id: str) -> StoredFile:
+def visible(stored: StoredFile, actor: Actor) -> bool:
+    """Public files to every reader; private ones to their owner and admins only."""
+    if actor.is_admin or actor.owns(stored.owner_key_pk):
+        return True
+    return stored.is_public and actor.can(Permission.read)
+
+
+async def find_file(session: AsyncSession, cache: Cache, file_id: str, actor: Actor) -> StoredFile:
+    """A live file the actor may see, or NotFound: another's private file does not exist."""
+    stored = await _cached_file(session, cache, file_id)
+    if not visible(stored, actor):
+        raise NotFound("No file has this id.")
+    return stored
+
+
+async def _cached_file(session: AsyncSession, cache: Cache, file_id: str) -> StoredFile:
     """A live file's metadata, from the cache when it has it. A cache outage costs only speed."""
     file_id = canonical_id(file_id)
     key = _cache_key(file_id)
@@ -106,7 +132,7 @@ async def find_file(session: AsyncSession, cache: Cache, file_id: str) -> Stored
         metrics.CACHE_ERRORS.inc()
         log.warning("cache_unavailable", operation="get", error=str(exc))
         cached = None
-    if cached is not None:
+    if cached is not None and cached != STALE:
         metrics.CACHE_HITS.inc()
         return StoredFile.model_validate_json(cached)
     metrics.CACHE_MISSES.inc()
@@ -114,17 +140,19 @@ async def find_file(session: AsyncSession, cache: Cache, file_id: str) -> Stored
     if file is None:
         raise NotFound("No file has this id.")
     stored = snapshot(file)
-    try:
-        await cache.set(key, stored.model_dump_json().encode())
-    except CacheUnavailable:
-        metrics.CACHE_ERRORS.inc()
+    if cached is None:
+        try:
+            await cache.add(key, stored.model_dump_json().encode())
+        except CacheUnavailable:
+            metrics.CACHE_ERRORS.inc()
     return stored
 
 
 async def forget(cache: Cache, file_id: str) -> None:
-    """Drop a file's cached metadata; a write must not go on if other replicas could keep it."""
+    """Mark a file's cached metadata stale; a write must not go on if other replicas could keep
+    serving the old one."""
     try:
-        await cache.delete(_cache_key(file_id))
+        await cache.set(_cache_key(file_id), STALE, ttl=STALE_SECONDS)
     except CacheUnavailable as exc:
         metrics.CACHE_ERRORS.inc()
         log.error("cache_invalidation_failed", file_id=file_id, error=str(exc))
@@ -134,9 +162,14 @@ async def forget(cache: Cache, file_id: str) -> None:
 
 
 async def describe(
-    session: AsyncSession, cache: Cache, file_id: str, client: Client, base_url: str
+    session: AsyncSession,
+    cache: Cache,
+    file_id: str,
+    actor: Actor,
+    client: Client,
+    base_url: str,
 ) -> FileDetails:
-    stored = await find_file(session, cache, file_id)
+    stored = await find_file(session, cache, file_id, actor)
     await repository.record_view(
         session,
         stored.id,
@@ -165,11 +198,12 @@ async def preview(
     cache: Cache,
     storage: Storage,
     file_id: str,
+    actor: Actor,
     client: Client,
     limit: int,
 ) -> tuple[str, bool]:
     """The start of a text file, decoded, and whether it was cut short."""
-    stored = await find_file(session, cache, file_id)
+    stored = await find_file(session, cache, file_id, actor)
     if not is_textual(stored.mime_type):
         raise UnsupportedMediaType(
             f"Only text files have a preview; this one is {stored.mime_type}. Download it instead."
@@ -187,25 +221,58 @@ async def preview(
 
 
 async def list_files(
-    session: AsyncSession, filters: repository.ListFilter, page: int, size: int, base_url: str
+    session: AsyncSession,
+    filters: repository.ListFilter,
+    actor: Actor,
+    page: int,
+    size: int,
+    base_url: str,
 ) -> FilePage:
-    rows, total = await repository.page_of_files(session, filters, page=page, size=size)
+    require(actor, Permission.read)
+    # Admins see everything; others the public files and their own.
+    seen_by = None if actor.is_admin else repository.Viewer(actor.key_pk)
+    rows, total = await repository.page_of_files(session, filters, seen_by, page=page, size=size)
     items = [details(snapshot(row), base_url, row.view_count, row.download_count) for row in rows]
     return FilePage(items=items, total=total, page=page, size=size, pages=math.ceil(total / size))
 
 
-async def delete_file(session: AsyncSession, cache: Cache, file_id: str) -> None:
+def may_manage(stored: StoredFile, actor: Actor, delete_token: str | None = None) -> bool:
+    """Admins, the owner, or whoever holds an anonymous upload's delete token."""
+    if actor.is_admin or (actor.can(Permission.manage_own) and actor.owns(stored.owner_key_pk)):
+        return True
+    return (
+        delete_token is not None
+        and stored.delete_token_hash is not None
+        and (hmac.compare_digest(stored.delete_token_hash, hash_secret(delete_token)))
+    )
+
+
+async def delete_file(
+    session: AsyncSession, cache: Cache, file_id: str, actor: Actor, delete_token: str | None
+) -> None:
     """Soft delete: the row stays, marked; the blob stays until a purge."""
-    file_id = canonical_id(file_id)
-    file = await repository.live_file(session, file_id)
-    if file is None:
-        raise NotFound("No file has this id.")
+    stored = await find_file(session, cache, file_id, actor)
+    if not may_manage(stored, actor, delete_token):
+        raise Forbidden("Only the file's owner or an admin may delete it.")
+    file_id = stored.file_id
     # Invalidate before and after the commit: a reader between the two cannot re-cache it.
     await forget(cache, file_id)
-    await repository.soft_delete(session, file.id)
+    await repository.soft_delete(session, stored.id)
     await session.commit()
     await forget(cache, file_id)
-    log.info("file_deleted", file_id=file_id)
+
+
+async def set_visibility(
+    session: AsyncSession, cache: Cache, file_id: str, actor: Actor, is_public: bool
+) -> StoredFile:
+    stored = await find_file(session, cache, file_id, actor)
+    if not may_manage(stored, actor):
+        raise Forbidden("Only the file's owner or an admin may change who sees it.")
+    await forget(cache, stored.file_id)
+    await repository.set_public(session, stored.id, is_public)
+    await session.commit()
+    await forget(cache, stored.file_id)
+    return stored.model_copy(update={"is_public": is_public})
 
 
 async def download(
@@ -215,11 +282,16 @@ async def download(
     storage: Storage,
     file_id: str,
     *,
+    actor: Actor,
     method: str,
     headers: Headers,
     client: Client,
 ) -> CountedStreamResponse:
-    stored = await find_file(session, cache, file_id)
+    stored = await find_file(session, cache, file_id, actor)
+    if not await storage.exists(stored.storage_key):
+        # Found before the headers go out, so the client never gets a 200 with no body.
+        log.error("blob_missing", file_id=stored.file_id, key=stored.storage_key)
+        raise ServiceUnavailable("The file's content cannot be read right now.")
     validators = Validators(etag=f'"{stored.sha256}"', last_modified=stored.created_at)
     plan = plan_response(headers, validators, stored.size)
     response_headers = {
@@ -290,6 +362,7 @@ async def compute_md5(
         await repository.set_md5(session, stored_id, digest.hexdigest())
         await session.commit()
     try:
+        # An MD5 arriving late is no reason to mark the entry stale: just drop it.
         await cache.delete(_cache_key(file_id))
     except CacheUnavailable:
         metrics.CACHE_ERRORS.inc()
@@ -299,7 +372,15 @@ async def backfill_md5(
     sessions: async_sessionmaker[AsyncSession], cache: Cache, storage: Storage, batch: int = 500
 ) -> None:
     """Finish the MD5s a stopped process left undone."""
-    async with sessions() as session:
-        pending = await repository.files_without_md5(session, batch)
-    for stored_id, file_id, key in pending:
-        await compute_md5(sessions, cache, storage, stored_id, file_id, key)
+    after = 0
+    while True:
+        async with sessions() as session:
+            pending = await repository.files_without_md5(session, batch, after=after)
+        if not pending:
+            return
+        for stored_id, file_id, key in pending:
+            try:
+                await compute_md5(sessions, cache, storage, stored_id, file_id, key)
+            except (StorageError, OSError):
+                log.warning("md5_skipped", file_id=file_id, reason="blob unreadable")
+        after = pending[-1][0]

@@ -3,7 +3,9 @@ commits only once the blob is durably in place. Any failure leaves neither row n
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,12 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect, Request
 
 from filewallball import metrics
+from filewallball.access.clamav import Scanner, ScannerUnavailable, ScanStream
+from filewallball.access.keys import hash_secret
+from filewallball.access.roles import Actor
 from filewallball.db import utcnow
 from filewallball.deps import Client
 from filewallball.errors import (
     BadRequest,
     FileWallBallError,
+    MalwareFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     UnsupportedMediaType,
 )
@@ -53,6 +60,12 @@ WRITE_BATCH = 1024 * 1024  # bytes handed to the writer thread at a time
 MULTIPART_OVERHEAD = 64 * 1024  # room for boundaries, part headers and the small fields
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    stored: StoredFile
+    delete_token: str | None  # for anonymous uploads only
 
 
 @dataclass(slots=True)
@@ -108,23 +121,33 @@ class Receiver:
         sessions: async_sessionmaker[AsyncSession],
         storage: Storage,
         client: Client,
+        actor: Actor,
+        *,
         max_file_size: int,
+        idle_timeout: float,
+        scanner: Scanner | None = None,
+        scan_fail_open: bool = False,
     ) -> None:
         self.request = request
         self.session = session
         self.sessions = sessions
         self.storage = storage
         self.client = client
+        self.actor = actor
         self.max_file_size = max_file_size
+        self.idle_timeout = idle_timeout
+        self.scanner = scanner
+        self.scan_fail_open = scan_fail_open
         self.started_at = utcnow()
         self.bytes_received = 0
         self._writer: BlobWriter | None = None
         self._committed_key: str | None = None
+        self._scan: ScanStream | None = None
 
-    async def receive(self) -> StoredFile:
+    async def receive(self) -> Received:
         started = time.perf_counter()
         try:
-            stored = await self._receive()
+            received = await self._receive()
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await self._discard_blob()
@@ -133,17 +156,19 @@ class Receiver:
                 log.error("upload_storage_failed", error=str(exc))
                 raise ServiceUnavailable("The file could not be stored. Try again.") from None
             raise
+        stored = received.stored
         metrics.UPLOADS.labels("success").inc()
         metrics.UPLOAD_BYTES.inc(stored.size)
         metrics.UPLOAD_DURATION.observe(time.perf_counter() - started)
         log.info("file_uploaded", file_id=stored.file_id, size=stored.size, mime=stored.mime_type)
-        return stored
+        return received
 
-    async def _receive(self) -> StoredFile:
+    async def _receive(self) -> Received:
         declared = self.request.headers.get("content-length")
         # Refused before reading a byte when the client says how much is coming.
         if (
             declared
+            and declared.isascii()
             and declared.isdigit()
             and int(declared) > self.max_file_size + MULTIPART_OVERHEAD
         ):
@@ -167,12 +192,37 @@ class Receiver:
             raise BadRequest("No file was sent: put it in a multipart field named 'file'.")
         tags = parse_tags(fields.get("tags"))
         is_public = parse_bool(fields.get("is_public"), name="is_public", default=True)
+        if not is_public and self.actor.is_anonymous:
+            raise BadRequest("Anonymous uploads are public: use an API key for a private file.")
         return await self._describe(blob, tags, is_public)
 
     async def _counted(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in body:
+        """The body, counted, with a deadline for each piece: a client that stops sending
+        does not hold a slot for ever."""
+        chunks = aiter(body)
+        while True:
+            try:
+                async with asyncio.timeout(self.idle_timeout):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"No part of the upload arrived for {self.idle_timeout:g} seconds."
+                ) from None
             self.bytes_received += len(chunk)
             yield chunk
+
+    async def _open_scan(self) -> ScanStream | None:
+        if self.scanner is None:
+            return None
+        try:
+            self._scan = await self.scanner.open()
+        except ScannerUnavailable:
+            if not self.scan_fail_open:
+                raise
+            log.warning("upload_not_scanned", reason="scanner_unavailable")
+        return self._scan
 
     async def _receive_file(self, part: PartStart, events: AsyncIterator[Event]) -> _Blob:
         filename = safe_filename(part.filename)
@@ -200,6 +250,8 @@ class Receiver:
         size = 0
         mime_type: str | None = None
 
+        scan = await self._open_scan()
+
         async def flush() -> None:
             data = bytes(batch)
             batch.clear()
@@ -207,6 +259,8 @@ class Receiver:
             await anyio.to_thread.run_sync(digest.update, data)
             assert self._writer is not None
             await self._writer.write(data)
+            if scan is not None:
+                await scan.feed(data)
 
         async for event in events:
             if isinstance(event, PartEnd):
@@ -230,8 +284,11 @@ class Receiver:
         if mime_type is None:
             mime_type = resolve_mime_type(extension, rule.mime_type if rule else None, bytes(head))
         await flush()
-        await self._writer.commit()
+        if scan is not None:
+            await scan.verdict()  # raises MalwareFound: the blob never becomes visible
+        # Known before the rename: a failure between rename and return still cleans up.
         self._committed_key = key
+        await self._writer.commit()
         return _Blob(
             key=key,
             file_id=file_id,
@@ -243,7 +300,8 @@ class Receiver:
             sha256=digest.hexdigest(),
         )
 
-    async def _describe(self, blob: _Blob, tags: list[str], is_public: bool) -> StoredFile:
+    async def _describe(self, blob: _Blob, tags: list[str], is_public: bool) -> Received:
+        delete_token = secrets.token_urlsafe(24) if self.actor.is_anonymous else None
         file = File(
             file_uuid=blob.file_id,
             original_filename=blob.filename,
@@ -255,6 +313,8 @@ class Receiver:
             storage_path=blob.key,
             file_category_id=blob.category_id,
             is_public=is_public,
+            owner_key_id=self.actor.key_pk,
+            delete_token_hash=hash_secret(delete_token) if delete_token else None,
         )
         try:
             file.tags = await repository.tags_named(self.session, tags)
@@ -264,11 +324,14 @@ class Receiver:
             # Committed here rather than by the session dependency: if it fails, the blob
             # must go too.
             await self.session.commit()
+            # From here the row describes the blob: whatever fails later, the blob stays.
+            self._committed_key = None
+            self._writer = None
         except SQLAlchemyError as exc:
             log.error("upload_metadata_failed", error=type(exc).__name__)
             raise ServiceUnavailable("The file could not be recorded. Try again.") from None
         await self.session.refresh(file, ["category", "tags"])
-        return snapshot(file)
+        return Received(snapshot(file), delete_token)
 
     def _upload_row(
         self, file_id: int | None, status: str, reason: str | None = None
@@ -289,6 +352,8 @@ class Receiver:
         return f"The file is larger than the limit of {limit} bytes."
 
     async def _discard_blob(self) -> None:
+        if self._scan is not None:
+            self._scan.close()
         try:
             if self._writer is not None:
                 await self._writer.abort()
@@ -315,10 +380,16 @@ def _failure_reason(exc: BaseException) -> str:
         return "client_disconnected"
     if isinstance(exc, PayloadTooLarge):
         return "too_large"
+    if isinstance(exc, MalwareFound):
+        return "malware"
+    if isinstance(exc, RequestTimeout):
+        return "timeout"
     if isinstance(exc, UnsupportedMediaType):
         return "refused_type"
     if isinstance(exc, BadRequest):
         return "bad_request"
+    if isinstance(exc, ScannerUnavailable):
+        return "scanner_unavailable"
     if isinstance(exc, ServiceUnavailable):
         return "database_error"
     if isinstance(exc, StorageError | OSError):

@@ -7,8 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from filewallball.access import models as access_models  # noqa: F401  (registers tables)
 from filewallball.db import Base, create_engine
-from filewallball.files import models  # noqa: F401  (registers the tables on Base.metadata)
+from filewallball.files import models as files_models  # noqa: F401
 from filewallball.settings import load_settings
 
 config = context.config

@@ -87,7 +87,7 @@ class LocalBlobWriter:
     def _open(self) -> IO[bytes]:
         self.target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        return os.fdopen(fd, "wb", buffering=0)
+        return os.fdopen(fd, "wb")  # buffered: a write() never stops short
 
     def _write(self, data: bytes) -> None:
         if self._handle is None:
@@ -100,6 +100,7 @@ class LocalBlobWriter:
     def _commit(self) -> None:
         if self._handle is None:
             self._handle = self._open()
+        self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
         self.temp.replace(self.target)

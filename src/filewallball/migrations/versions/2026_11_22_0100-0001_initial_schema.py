@@ -193,7 +193,13 @@ def upgrade() -> None:
     op.create_table(
         "file_tags",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("tag_name", sa.String(length=50), nullable=False),
+        sa.Column(
+            "tag_name",
+            sa.String(length=50).with_variant(
+                mysql.VARCHAR(50, collation="utf8mb4_bin"), "mysql", "mariadb"
+            ),
+            nullable=False,
+        ),
         sa.Column("tag_color", sa.String(length=7), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=True),
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("1"), nullable=False),

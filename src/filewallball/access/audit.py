@@ -1,0 +1,149 @@
+"""The audit log: who did what to what, from where, and how it ended. Never a secret."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import structlog
+from cachetools import TTLCache
+from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from filewallball.access.models import AuditLog
+from filewallball.deps import SessionDep, StateDep
+
+log = structlog.get_logger("filewallball.audit")
+
+
+class Auditor:
+    """Builds audit rows, and writes them in their own transaction when the request's own
+    transaction cannot carry them (denials before any endpoint, failures that roll back)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        # A flooding client is recorded once a minute per kind, not once per refused request.
+        self._recent: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=60)
+
+    def entry(
+        self,
+        action: str,
+        *,
+        actor: str,
+        target: str | None,
+        outcome: str,
+        client_ip: str | None,
+        request_id: str | None,
+        detail: dict[str, Any],
+    ) -> AuditLog:
+        log.info(
+            "audit",
+            action=action,
+            actor=actor,
+            target=target,
+            outcome=outcome,
+            client_ip=client_ip,
+            **detail,
+        )
+        return AuditLog(
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            client_ip=client_ip,
+            request_id=request_id,
+            detail=json.dumps(detail, default=str) if detail else None,
+        )
+
+    async def write(self, entry: AuditLog) -> None:
+        try:
+            async with self._sessions() as session:
+                session.add(entry)
+                await session.commit()
+        except SQLAlchemyError as exc:
+            log.error("audit_not_recorded", action=entry.action, error=type(exc).__name__)
+
+    async def record(
+        self,
+        action: str,
+        *,
+        actor: str,
+        target: str | None = None,
+        outcome: str = "success",
+        client_ip: str | None = None,
+        request_id: str | None = None,
+        once_a_minute: bool = False,
+        **detail: Any,
+    ) -> None:
+        """Record in a transaction of its own."""
+        if once_a_minute:
+            seen = (action, f"{actor}@{client_ip}")
+            if seen in self._recent:
+                return
+            self._recent[seen] = True
+        await self.write(
+            self.entry(
+                action,
+                actor=actor,
+                target=target,
+                outcome=outcome,
+                client_ip=client_ip,
+                request_id=request_id,
+                detail=detail,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """The audit log bound to one request: its actor, address, request id and transaction."""
+
+    auditor: Auditor
+    session: AsyncSession
+    actor: str
+    client_ip: str | None
+    request_id: str | None
+
+    async def __call__(
+        self, action: str, target: str | None = None, outcome: str = "success", **detail: Any
+    ) -> None:
+        """Record in the request's transaction: the entry commits with what it describes, and
+        the request never needs a second database connection."""
+        self.session.add(self._entry(action, target, outcome, detail))
+        await self.session.flush()
+
+    async def separately(
+        self, action: str, target: str | None = None, outcome: str = "failed", **detail: Any
+    ) -> None:
+        """Record in a transaction of its own, for a request whose own one will roll back."""
+        await self.auditor.write(self._entry(action, target, outcome, detail))
+
+    def _entry(
+        self, action: str, target: str | None, outcome: str, detail: dict[str, Any]
+    ) -> AuditLog:
+        return self.auditor.entry(
+            action,
+            actor=self.actor,
+            target=target,
+            outcome=outcome,
+            client_ip=self.client_ip,
+            request_id=self.request_id,
+            detail=detail,
+        )
+
+
+def get_audit(request: Request, state: StateDep, session: SessionDep) -> Audit:
+    request_state = request.scope.get("state", {})
+    actor = request_state.get("actor")
+    return Audit(
+        auditor=state.auditor,
+        session=session,
+        actor=actor.label if actor is not None else "anonymous",
+        client_ip=request_state.get("client_ip"),
+        request_id=request_state.get("request_id"),
+    )
+
+
+AuditDep = Annotated[Audit, Depends(get_audit)]

@@ -1,0 +1,164 @@
+"""The access layer every request goes through, before any endpoint sees it:
+
+1. the client's address (through trusted proxies only),
+2. who is calling (an API key, or the anonymous role) — a bad key is never taken as anonymous,
+3. whether that address may act in that role (IP rules),
+4. how often (rate limits by client and route class).
+
+Endpoints then check what the actor may do with a given file (see files/service.py).
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from filewallball.access import keys
+from filewallball.access.network import client_address
+from filewallball.access.ratelimit import LimiterUnavailable, RouteClass
+from filewallball.access.roles import Actor, Role
+from filewallball.deps import AppState
+from filewallball.errors import problem
+
+log = structlog.get_logger("filewallball.access")
+
+# Probes, metrics and docs answer without a key (network rules still apply).
+OPEN_PATHS = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")
+KEY_PARAMETERS = {"api_key", "apikey", "key", "token", "access_token", "x-api-key"}
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def route_class(method: str, path: str) -> RouteClass:
+    if path.startswith("/admin"):
+        return RouteClass.admin
+    return RouteClass.upload if method in UNSAFE_METHODS else RouteClass.read
+
+
+def presented_key(headers: Headers) -> str | None:
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        scheme, _, credentials = authorization.partition(" ")
+        return credentials.strip() if scheme.lower() == "bearer" else authorization
+    return headers.get("x-api-key")
+
+
+def _unauthorized() -> JSONResponse:
+    # The same answer for a wrong, revoked or missing key: it tells a guesser nothing.
+    return problem(
+        401,
+        "A valid API key is required: send it as 'Authorization: Bearer <key>'.",
+        slug="unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="filewallball"'},
+    )
+
+
+class AccessGuard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: AppState = scope["app"].state.fwb
+        settings = state.settings
+        headers = Headers(scope=scope)
+        request_state = scope.setdefault("state", {})
+        peer = scope["client"][0] if scope.get("client") else None
+        address = client_address(peer, headers, settings.trusted_proxies)
+        request_state["client_ip"] = str(address) if address is not None else None
+        path, method = scope["path"], scope["method"]
+
+        async def audit(action: str, actor_label: str = "anonymous", **detail: object) -> None:
+            await state.auditor.record(
+                action,
+                actor=actor_label,
+                outcome="denied",
+                client_ip=request_state["client_ip"],
+                request_id=request_state.get("request_id"),
+                target=path,
+                once_a_minute=True,
+                **detail,
+            )
+
+        if KEY_PARAMETERS & {name.lower() for name in QueryParams(scope["query_string"])}:
+            await audit("auth_failed", reason="key_in_url")
+            response = problem(
+                400,
+                "API keys are refused in the URL, where logs and proxies keep them. "
+                "Send 'Authorization: Bearer <key>'.",
+                slug="key-in-url",
+            )
+            await response(scope, receive, send)
+            return
+
+        actor = Actor(
+            role=None if settings.anonymous_role == "none" else Role(settings.anonymous_role)
+        )
+        key = presented_key(headers)
+        if key is not None:
+            try:
+                async with state.sessions() as session:
+                    authenticated = await keys.authenticate(session, key)
+            except SQLAlchemyError:
+                await problem(503, "The database is unavailable. Try again shortly.")(
+                    scope, receive, send
+                )
+                return
+            if authenticated is None:
+                await audit("auth_failed", reason="bad_key")
+                await _unauthorized()(scope, receive, send)
+                return
+            actor = authenticated
+        request_state["actor"] = actor
+        is_open = path.startswith(OPEN_PATHS)
+        if actor.role is None and not is_open:
+            await audit("auth_failed", reason="no_key")
+            await _unauthorized()(scope, receive, send)
+            return
+
+        rules = await state.policy.rules()
+        if not rules.permits(address, actor.role):
+            await audit("ip_denied", actor.label)
+            await problem(403, "Requests from your network are not allowed.", slug="ip-denied")(
+                scope, receive, send
+            )
+            return
+
+        limit_headers: dict[str, str] = {}
+        if settings.rate_limit_enabled and not is_open:
+            kind = route_class(method, path)
+            client = actor.label if actor.key_id else f"ip:{request_state['client_ip']}"
+            try:
+                verdict = await state.limiter.hit(kind, client)
+            except LimiterUnavailable as exc:
+                log.error("rate_limiter_unavailable", error=str(exc))
+                if settings.rate_limit_fail_closed and method in UNSAFE_METHODS:
+                    await problem(
+                        503, "Rate limiting is unavailable; changes are paused. Try again shortly."
+                    )(scope, receive, send)
+                    return
+            else:
+                limit_headers = verdict.headers
+                if not verdict.allowed:
+                    await audit("rate_limited", actor.label, route_class=kind.value)
+                    retry = str(max(verdict.reset_after, 1))
+                    await problem(
+                        429,
+                        f"Too many requests. Try again in {retry} seconds.",
+                        slug="rate-limited",
+                        headers={**limit_headers, "Retry-After": retry},
+                    )(scope, receive, send)
+                    return
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start" and limit_headers:
+                response_headers = MutableHeaders(scope=message)
+                for name, value in limit_headers.items():
+                    response_headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)

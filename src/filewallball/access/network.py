@@ -1,0 +1,103 @@
+"""Where a request comes from, and whether that address may be served.
+
+Addresses are normalised before any rule sees them (IPv4-mapped IPv6 becomes IPv4, scope ids
+and brackets go), and odd spellings that the standard library refuses (`127.1`, `0x7f.0.0.1`,
+`010.0.0.1`) never become an address at all: they are treated as no address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+
+from starlette.datastructures import Headers
+
+from filewallball.access.roles import Role
+from filewallball.settings import Network
+
+Address = IPv4Address | IPv6Address
+
+
+def normalise(raw: str | None) -> Address | None:
+    if not raw:
+        return None
+    text = raw.strip().strip('"')
+    if text.startswith("["):  # [v6]:port, as in Forwarded
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    text = text.split("%", 1)[0]
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def normalise_network(network: Network) -> Network:
+    """`::ffff:10.0.0.0/104` is the IPv4 network 10.0.0.0/8, and must match it."""
+    if isinstance(network, IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return IPv4Network(f"{mapped}/{network.prefixlen - 96}")
+    return network
+
+
+def within(address: Address, networks: Iterable[Network]) -> bool:
+    return any(
+        address.version == net.version and address in net
+        for net in map(normalise_network, networks)
+    )
+
+
+def _forwarded_chain(headers: Headers) -> list[str]:
+    forwarded = headers.getlist("forwarded")
+    if forwarded:
+        hops = []
+        for element in ",".join(forwarded).split(","):
+            for pair in element.split(";"):
+                name, _, value = pair.strip().partition("=")
+                if name.lower() == "for":
+                    hops.append(value)
+        return hops
+    return [hop for value in headers.getlist("x-forwarded-for") for hop in value.split(",")]
+
+
+def client_address(
+    peer: str | None, headers: Headers, trusted_proxies: Sequence[Network]
+) -> Address | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy, in which case the
+    nearest untrusted hop of Forwarded / X-Forwarded-For. A spoofed header from anyone else is
+    ignored."""
+    address = normalise(peer)
+    if address is None or not within(address, trusted_proxies):
+        return address
+    for hop in reversed(_forwarded_chain(headers)):
+        hop_address = normalise(hop)
+        if hop_address is None:
+            return address  # an unreadable hop: trust no further than the last good one
+        address = hop_address
+        if not within(address, trusted_proxies):
+            return address
+    return address
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRules:
+    allow: tuple[Network, ...] = ()
+    deny: tuple[Network, ...] = ()
+    role_allow: dict[Role, tuple[Network, ...]] = field(default_factory=dict)
+
+    def permits(self, address: Address | None, role: Role | None) -> bool:
+        """Deny wins; a non-empty allow list admits only its networks; then the role's list."""
+        if address is None:
+            return not self.allow and not any(self.role_allow.values())
+        if within(address, self.deny):
+            return False
+        if self.allow and not within(address, self.allow):
+            return False
+        role_list = self.role_allow.get(role) if role is not None else None
+        return not role_list or within(address, role_list)

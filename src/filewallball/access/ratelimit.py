@@ -1,0 +1,89 @@
+"""Rate limits per client and route class, on the `limits` library's moving window.
+
+In memory by default; in Redis when FWB_REDIS_URL is set, so every replica counts against the
+same window. The Redis storage updates a window and its expiry in one Lua script, so a crash
+can never leave a counter without an expiry (and a client banned forever).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from dataclasses import dataclass
+
+import structlog
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
+
+from filewallball.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class RouteClass(enum.StrEnum):
+    read = "read"
+    upload = "upload"  # uploads and every other change to files
+    admin = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int  # seconds until a slot frees up
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_after),
+        }
+
+
+class LimiterUnavailable(Exception):
+    """The shared counter store cannot be reached."""
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.storage: Storage
+        self._pool: ConnectionPool | None = None
+        if settings.redis_url:
+            # Our own pool, so that shutting down can close its connections.
+            self._pool = ConnectionPool.from_url(
+                settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+            self.storage = RedisStorage(
+                "async+" + settings.redis_url,
+                implementation="redispy",
+                wrap_exceptions=True,
+                key_prefix="fwb-limits",
+                connection_pool=self._pool,  # type: ignore[arg-type]
+            )
+        else:
+            self.storage = MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(self.storage)
+        self._limits: dict[RouteClass, RateLimitItem] = {
+            RouteClass.read: parse(settings.rate_limit_reads),
+            RouteClass.upload: parse(settings.rate_limit_uploads),
+            RouteClass.admin: parse(settings.rate_limit_admin),
+        }
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    async def hit(self, route_class: RouteClass, client: str) -> Verdict:
+        item = self._limits[route_class]
+        try:
+            allowed = await self._limiter.hit(item, route_class.value, client)
+            stats = await self._limiter.get_window_stats(item, route_class.value, client)
+        except Exception as exc:  # limits wraps every storage failure; none may pass silently
+            raise LimiterUnavailable(type(exc).__name__) from exc
+        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
+        return Verdict(allowed, item.amount, stats.remaining, reset_after)

@@ -1,0 +1,194 @@
+"""Admin endpoints: every one needs the admin role (and an address in the admin allow list)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from filewallball.access.audit import AuditDep
+from filewallball.access.roles import Actor, Permission, require
+from filewallball.admin import repository, service
+from filewallball.admin.schemas import (
+    AuditPage,
+    ExtensionInfo,
+    ExtensionRule,
+    IssuedKeyInfo,
+    KeyInfo,
+    KeyRequest,
+    RoleChange,
+    SettingInfo,
+    SettingValue,
+)
+from filewallball.deps import ActorDep, SessionDep, StateDep
+from filewallball.files.router import NOT_FOUND, problem_response
+
+
+def admin_only(actor: ActorDep) -> Actor:
+    require(actor, Permission.admin)
+    return actor
+
+
+AdminDep = Annotated[Actor, Depends(admin_only)]
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: problem_response(401, "A valid API key is required."),
+    403: problem_response(403, "The uploader role may not do this."),
+}
+router = APIRouter(prefix="/admin", tags=["admin"], responses=ADMIN_ERRORS)
+
+
+@router.post(
+    "/keys",
+    status_code=201,
+    response_model=IssuedKeyInfo,
+    summary="Create an API key",
+    description="The key is in the answer once and never again; only its hash is stored.",
+)
+async def create_key(
+    request: KeyRequest, session: SessionDep, actor: AdminDep, audit: AuditDep
+) -> IssuedKeyInfo:
+    issued = await service.issue_key(session, actor, request.name, request.role)
+    await audit("key_created", f"key:{issued.key_id}", role=issued.role.value)
+    return issued
+
+
+@router.get(
+    "/keys",
+    response_model=list[KeyInfo],
+    summary="List API keys",
+    description="Every key with its role; secrets are never shown.",
+)
+async def list_keys(session: SessionDep, actor: AdminDep) -> list[KeyInfo]:
+    return await service.list_keys(session)
+
+
+@router.patch(
+    "/keys/{key_id}",
+    response_model=KeyInfo,
+    summary="Change a key's role",
+    description="Takes effect on every replica with the next request.",
+    responses=NOT_FOUND,
+)
+async def change_role(
+    key_id: str, change: RoleChange, session: SessionDep, actor: AdminDep, audit: AuditDep
+) -> KeyInfo:
+    key = await service.change_role(session, actor, key_id, change.role)
+    await audit("key_role_changed", f"key:{key_id}", role=change.role.value)
+    return key
+
+
+@router.delete(
+    "/keys/{key_id}",
+    status_code=204,
+    summary="Revoke a key",
+    description="The key answers 401 from the next request on, on every replica.",
+    responses=NOT_FOUND,
+)
+async def revoke_key(
+    key_id: str, session: SessionDep, actor: AdminDep, audit: AuditDep
+) -> Response:
+    await service.revoke_key(session, key_id)
+    await audit("key_revoked", f"key:{key_id}")
+    return Response(status_code=204)
+
+
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    summary="Read the audit log",
+    description="Newest first; filter by actor (`key:<id>` or `anonymous`), action, target, time.",
+)
+async def audit_log(
+    session: SessionDep,
+    actor: AdminDep,
+    by: Annotated[str | None, Query(alias="actor", max_length=40)] = None,
+    action: Annotated[str | None, Query(max_length=40, examples=["auth_failed"])] = None,
+    target: Annotated[str | None, Query(max_length=100)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> AuditPage:
+    filters = repository.AuditFilter(by, action, target, since, until)
+    return await service.audit_page(session, filters, page, size)
+
+
+@router.get(
+    "/settings",
+    response_model=list[SettingInfo],
+    summary="Network rules",
+    description="The IP allow and deny lists in force, and where each comes from.",
+)
+async def network_settings(
+    session: SessionDep, state: StateDep, actor: AdminDep
+) -> list[SettingInfo]:
+    return await service.network_settings(session, state.settings)
+
+
+@router.put(
+    "/settings/{key}",
+    response_model=SettingInfo,
+    summary="Change a network rule",
+    description=(
+        "Comma-separated CIDRs (IPv4 and IPv6); an empty value clears the list. Every replica "
+        "applies it within FWB_POLICY_REFRESH_SECONDS."
+    ),
+    responses={**NOT_FOUND, 400: problem_response(400, "'10.0.0.0/33' is not an IP network.")},
+)
+async def put_setting(
+    key: str,
+    body: SettingValue,
+    session: SessionDep,
+    state: StateDep,
+    actor: AdminDep,
+    audit: AuditDep,
+) -> SettingInfo:
+    setting = await service.put_network_setting(session, state.policy, key, body.value)
+    await audit("setting_changed", key, value=setting.value)
+    return setting
+
+
+@router.put(
+    "/extensions/{extension}",
+    response_model=ExtensionInfo,
+    summary="Allow or refuse an extension",
+    description="Set `is_allowed` and an own `max_file_size` (null: only the global limit).",
+    responses={400: problem_response(400, "An extension is 1 to 20 letters and digits.")},
+)
+async def put_extension(
+    extension: str, rule: ExtensionRule, session: SessionDep, actor: AdminDep, audit: AuditDep
+) -> ExtensionInfo:
+    info = await service.set_extension_rule(session, extension, rule)
+    await audit("extension_changed", info.extension, **rule.model_dump(exclude_unset=True))
+    return info
+
+
+@router.post(
+    "/files/{file_id}/restore",
+    status_code=204,
+    summary="Restore a deleted file",
+    description="Undo a soft delete: the file is back on every endpoint.",
+    responses=NOT_FOUND,
+)
+async def restore_file(
+    file_id: str, session: SessionDep, state: StateDep, actor: AdminDep, audit: AuditDep
+) -> Response:
+    await service.restore_file(session, state.cache, file_id)
+    await audit("restore", file_id)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/files/{file_id}",
+    status_code=204,
+    summary="Purge a file",
+    description="Remove a file for good, deleted or not: its row, its logs and its bytes.",
+    responses=NOT_FOUND,
+)
+async def purge_file(
+    file_id: str, session: SessionDep, state: StateDep, actor: AdminDep, audit: AuditDep
+) -> Response:
+    await service.purge_file(session, state.cache, state.storage, file_id)
+    await audit("purge", file_id)
+    return Response(status_code=204)
