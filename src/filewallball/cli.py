@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import enum
 import os
 import shutil
 import tempfile
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import structlog
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball import migrations
+from filewallball.access import keys
+from filewallball.access.roles import Role
+from filewallball.db import create_engine, create_sessionmaker
 from filewallball.log import configure_logging
 from filewallball.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(help="FileWallBall: upload a file, get a link.", no_args_is_help=True)
 log = structlog.get_logger("filewallball.cli")
 APP_FACTORY = "filewallball.app:create_app"
+T = TypeVar("T")
 
 
 class Server(enum.StrEnum):
@@ -102,6 +109,60 @@ def migrate(
     settings = _settings()
     migrations.upgrade(settings, revision)
     typer.echo(f"database at {revision}")
+
+
+keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+async def _with_session(work: Callable[[AsyncSession], Awaitable[T]], settings: Settings) -> T:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+@keys_cli.command("create")
+def create_key(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    role: Annotated[Role, typer.Option(help="What the key may do.")],
+) -> None:
+    """Create a key and print it. It is shown this once; only its hash is stored."""
+    settings = _settings()
+    issued = asyncio.run(_with_session(lambda s: keys.issue(s, name, role), settings))
+    typer.echo(f"key id:  {issued.key.key_id}\nrole:    {role.value}\nkey:     {issued.secret}")
+    typer.echo("Store the key now: it cannot be shown again.", err=True)
+
+
+@keys_cli.command("list")
+def list_keys() -> None:
+    """List keys: id, role, name, and when revoked."""
+    settings = _settings()
+    for key in asyncio.run(_with_session(keys.all_keys, settings)):
+        revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        typer.echo(f"{key.key_id}  {key.role:<8}  {revoked:<24}  {key.name}")
+
+
+@keys_cli.command("revoke")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="The key id from `keys list`.")]) -> None:
+    """Revoke a key: it answers 401 from the next request on, on every replica."""
+    settings = _settings()
+
+    async def revoke(session: AsyncSession) -> bool:
+        key = await keys.find(session, key_id)
+        if key is None:
+            return False
+        await keys.revoke(session, key)
+        return True
+
+    if not asyncio.run(_with_session(revoke, settings)):
+        typer.echo(f"filewallball: no key {key_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
 
 
 def main() -> None:

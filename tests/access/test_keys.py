@@ -1,0 +1,149 @@
+"""API keys: issued once, stored hashed, checked in constant time, refused when bad."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
+
+from filewallball.access.roles import Role
+from filewallball.app import create_app
+from filewallball.settings import Settings
+from tests.conftest import Backend, ClientFor
+
+pytestmark = pytest.mark.anyio
+
+
+def cli(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "filewallball", "keys", *args],
+        env={**os.environ, "FWB_DATABASE_URL": backend.database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_cli_creates_lists_and_revokes_keys(
+    clean_backend: Backend, app: FastAPI, database: Engine
+) -> None:
+    created = cli(clean_backend, "create", "--name", "ci", "--role", "uploader")
+    assert created.returncode == 0, created.stderr
+    lines = dict(line.split(":", 1) for line in created.stdout.splitlines())
+    key_id, secret = lines["key id"].strip(), lines["key"].strip()
+    assert secret.startswith(f"fwb_{key_id}_")
+    with database.connect() as connection:
+        stored = connection.execute(text("SELECT secret_hash FROM api_keys")).scalar_one()
+    assert secret.split("_", 2)[2] not in stored  # only a hash is kept
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        bearer = {"Authorization": f"Bearer {secret}"}
+        assert (
+            await http.post("/upload", files={"file": ("a.txt", b"x")}, headers=bearer)
+        ).status_code == 201
+        assert f"{key_id}  uploader  active" in cli(clean_backend, "list").stdout
+        assert cli(clean_backend, "revoke", key_id).returncode == 0
+        refused = await http.post("/upload", files={"file": ("a.txt", b"x")}, headers=bearer)
+    assert refused.status_code == 401
+    assert "revoked" in cli(clean_backend, "list").stdout
+    assert cli(clean_backend, "revoke", "nonexistent0").returncode == 1
+
+
+async def test_key_works_as_bearer_or_x_api_key(app: FastAPI, client_for: ClientFor) -> None:
+    uploader = await client_for(Role.uploader)
+    secret = uploader.headers["Authorization"].removeprefix("Bearer ")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        by_header = await http.post(
+            "/upload",
+            files={"file": ("a.txt", b"x")},
+            headers={"X-API-Key": secret},
+            data={"is_public": "false"},
+        )
+    assert by_header.status_code == 201
+    assert "delete_token" not in by_header.json()  # owned by the key, not anonymous
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer fwb_000000000000_" + "A" * 43, "Bearer nonsense", "Basic dXNlcjpwYXNz", "Bearer "],
+)
+async def test_a_bad_key_is_401_never_anonymous(
+    client: httpx.AsyncClient, authorization: str
+) -> None:
+    response = await client.get("/files", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_wrong_and_missing_keys_get_the_same_answer(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"anonymous_role": "none"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            missing = await http.get("/files")
+            wrong = await http.get("/files", headers={"Authorization": "Bearer fwb_bad"})
+            health = await http.get("/health/live")
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.json() == wrong.json()
+    assert health.status_code == 200  # probes need no key
+
+
+@pytest.mark.parametrize("parameter", ["api_key", "key", "token", "access_token", "API_KEY"])
+async def test_a_key_in_the_url_is_refused_and_never_logged(
+    client: httpx.AsyncClient,
+    client_for: ClientFor,
+    parameter: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    uploader = await client_for(Role.uploader)
+    secret = uploader.headers["Authorization"].removeprefix("Bearer ")
+    response = await client.get("/files", params={parameter: secret})
+    assert response.status_code == 400
+    assert "Authorization" in response.json()["detail"]
+    admin = await client_for(Role.admin)
+    audit = (await admin.get("/admin/audit", params={"action": "auth_failed"})).json()
+    assert audit["items"]
+    assert secret not in str(audit)
+    assert secret not in capfd.readouterr().err
+
+
+async def test_revocation_and_role_changes_reach_every_replica_at_once(
+    settings: Settings, client_for: ClientFor
+) -> None:
+    admin = await client_for(Role.admin)
+    created = (await admin.post("/admin/keys", json={"name": "x", "role": "uploader"})).json()
+    other_replica = create_app(settings)
+    async with other_replica.router.lifespan_context(other_replica):
+        transport = httpx.ASGITransport(app=other_replica)
+        headers = {"Authorization": f"Bearer {created['key']}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as http:
+            assert (await http.post("/upload", files={"file": ("a.txt", b"x")})).status_code == 201
+            await admin.patch(f"/admin/keys/{created['key_id']}", json={"role": "viewer"})
+            assert (await http.post("/upload", files={"file": ("a.txt", b"x")})).status_code == 403
+            await admin.delete(f"/admin/keys/{created['key_id']}")
+            assert (await http.get("/files")).status_code == 401
+
+
+async def test_no_one_grants_more_than_they_hold(client_for: ClientFor) -> None:
+    uploader = await client_for(Role.uploader)
+    admin = await client_for(Role.admin)
+    assert (
+        await uploader.post("/admin/keys", json={"name": "x", "role": "viewer"})
+    ).status_code == 403
+    made = await admin.post("/admin/keys", json={"name": "y", "role": "admin"})
+    assert made.status_code == 201
+    assert made.json()["key"].startswith("fwb_")
+    listed = (await admin.get("/admin/keys")).json()
+    assert all("key" not in item for item in listed)
+    assert {item["role"] for item in listed} == {"uploader", "admin"}
