@@ -1,0 +1,188 @@
+"""Rate limits, upload caps and slow bodies: no client can starve the others."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+
+from filewallball.access.roles import Role
+from filewallball.app import create_app
+from filewallball.settings import Settings
+from tests.conftest import Backend
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_over_the_limit_is_429_with_retry_after(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(
+            update={"rate_limit_uploads": "2/minute", "rate_limit_reads": "3/minute"}
+        )
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            uploads = [
+                await http.post("/upload", files={"file": ("a.txt", b"x")}) for _ in range(3)
+            ]
+            reads = [await http.get("/files") for _ in range(4)]
+            probes = [await http.get("/health/live") for _ in range(5)]
+    assert [r.status_code for r in uploads] == [201, 201, 429]
+    assert [r.status_code for r in reads] == [200, 200, 200, 429]  # a class of its own
+    assert {r.status_code for r in probes} == {200}  # probes are never limited
+    refused = uploads[2]
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["ratelimit-limit"] == "2"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert uploads[0].headers["ratelimit-remaining"] == "1"
+
+
+async def test_each_key_has_its_own_budget(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"rate_limit_reads": "2/minute"}))
+    async with app.router.lifespan_context(app):
+        from filewallball.access import keys
+
+        secrets = []
+        async with app.state.fwb.sessions() as session:
+            for name in ("one", "two"):
+                secrets.append((await keys.issue(session, name, Role.viewer)).secret)
+            await session.commit()
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            statuses = [
+                (await http.get("/files", headers={"Authorization": f"Bearer {s}"})).status_code
+                for s in secrets
+                for _ in range(3)
+            ]
+    assert statuses == [200, 200, 429, 200, 200, 429]
+
+
+async def test_limit_counters_always_expire(settings: Settings) -> None:
+    if settings.redis_url is None:
+        pytest.skip("counters live in Redis only with FWB_REDIS_URL")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.11", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            await http.get("/files")
+            await http.post("/upload", files={"file": ("a.txt", b"x")})
+    with Redis.from_url(settings.redis_url) as redis:
+        counters = list(redis.scan_iter("fwb-limits*"))
+        assert counters
+        assert all(redis.ttl(key) > 0 for key in counters)
+
+
+async def test_limiter_outage_fails_open_for_reads_and_closed_for_writes_if_asked(
+    settings: Settings,
+) -> None:
+    broken = settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:1/0", "rate_limit_fail_closed": True}
+    )
+    app = create_app(broken)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.12", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            read = await http.get("/files")
+            write = await http.post("/upload", files={"file": ("a.txt", b"x")})
+            bad_key = await http.get("/files", headers={"Authorization": "Bearer fwb_x"})
+    assert read.status_code == 200
+    assert write.status_code == 503
+    assert bad_key.status_code == 401  # an outage never bypasses authentication
+
+
+async def _slow_body(release: asyncio.Event, started: asyncio.Event) -> AsyncIterator[bytes]:
+    yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="slow.bin"\r\n\r\n'
+    started.set()
+    await release.wait()
+    yield b"data\r\n--b--\r\n"
+
+
+async def test_one_client_runs_a_bounded_number_of_uploads_at_once(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"max_uploads_per_client": 1}))
+    headers = {"content-type": "multipart/form-data; boundary=b"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.13", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            release, started = asyncio.Event(), asyncio.Event()
+            slow = asyncio.create_task(
+                http.post("/upload", content=_slow_body(release, started), headers=headers)
+            )
+            await started.wait()
+            second = await http.post("/upload", files={"file": ("a.txt", b"x")})
+            other_transport = httpx.ASGITransport(app=app, client=("192.0.2.14", 1))
+            async with httpx.AsyncClient(transport=other_transport, base_url="http://t") as other:
+                someone_else = await other.post("/upload", files={"file": ("b.txt", b"y")})
+            release.set()
+            first = await slow
+    assert second.status_code == 429
+    assert second.headers["retry-after"]
+    assert someone_else.status_code == 201
+    assert first.status_code == 201
+
+
+async def test_in_flight_upload_bytes_are_capped(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"max_inflight_upload_bytes": 100_000}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.15", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            big = await http.post("/upload", files={"file": ("a.bin", b"x" * 200_000)})
+            small = await http.post("/upload", files={"file": ("b.bin", b"x" * 1000)})
+    assert big.status_code == 503
+    assert big.headers["retry-after"] == "5"
+    assert small.status_code == 201
+
+
+async def test_a_body_that_stops_arriving_times_out(settings: Settings, storage_dir: Path) -> None:
+    app = create_app(settings.model_copy(update={"upload_idle_timeout": 0.3}))
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="s.bin"\r\n\r\n'
+        await asyncio.sleep(2)
+        yield b"late\r\n--b--\r\n"
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            started = time.monotonic()
+            response = await http.post(
+                "/upload",
+                content=stalled(),
+                headers={"content-type": "multipart/form-data; boundary=b"},
+            )
+    assert response.status_code == 408
+    assert time.monotonic() - started < 2
+    assert not [p for p in storage_dir.rglob("*") if p.is_file()]
+
+
+@pytest.mark.server
+def test_two_replicas_share_one_limit_through_redis(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path
+) -> None:
+    if clean_backend.redis_url is None:
+        pytest.skip("replicas share limits through Redis")
+    from tests.test_server import start_server
+
+    env: dict[str, Any] = {"FWB_RATE_LIMIT_ENABLED": "true", "FWB_RATE_LIMIT_UPLOADS": "4/minute"}
+    one = start_server(clean_backend, storage_dir, tmp_path, **env)
+    two = start_server(clean_backend, storage_dir, tmp_path, **env)
+    try:
+        statuses = [
+            httpx.post(
+                f"{server.url}/upload", files={"file": ("a.txt", os.urandom(10))}
+            ).status_code
+            for server in (one, two, one, two, one, two)
+        ]
+    finally:
+        for server in (one, two):
+            server.process.terminate()
+            server.process.wait(timeout=20)
+    assert statuses == [201, 201, 201, 201, 429, 429]

@@ -1,0 +1,146 @@
+"""Where a request comes from, and the IP rules applied to it."""
+
+from __future__ import annotations
+
+import asyncio
+from ipaddress import ip_address, ip_network
+
+import httpx
+import pytest
+from starlette.datastructures import Headers
+
+from filewallball.access.network import NetworkRules, client_address, normalise
+from filewallball.access.roles import Role
+from filewallball.app import create_app
+from filewallball.settings import Settings
+from tests.conftest import ClientFor
+
+PROXY = [ip_network("10.0.0.0/8")]
+
+
+def resolve(peer: str, **headers: str) -> str | None:
+    found = client_address(peer, Headers(headers), PROXY)
+    return str(found) if found is not None else None
+
+
+def test_forwarded_headers_count_only_from_trusted_proxies() -> None:
+    assert resolve("10.1.2.3", **{"x-forwarded-for": "198.51.100.7"}) == "198.51.100.7"
+    # From anyone else the header is a lie, and ignored.
+    assert resolve("203.0.113.5", **{"x-forwarded-for": "10.9.9.9"}) == "203.0.113.5"
+
+
+def test_a_spoofed_hop_before_our_proxy_is_not_believed() -> None:
+    # The client wrote "1.2.3.4" itself; our proxy appended the address it saw.
+    headers = {"x-forwarded-for": "1.2.3.4, 198.51.100.7"}
+    assert resolve("10.0.0.1", **headers) == "198.51.100.7"
+    chained = {"x-forwarded-for": "1.2.3.4, 198.51.100.7, 10.0.0.2"}
+    assert resolve("10.0.0.1", **chained) == "198.51.100.7"
+
+
+def test_rfc_7239_forwarded_is_understood() -> None:
+    header = 'for=192.0.2.60;proto=http, for="[2001:db8:cafe::17]:4711"'
+    assert resolve("10.0.0.1", forwarded=header) == "2001:db8:cafe::17"
+
+
+def test_an_unreadable_hop_stops_the_walk() -> None:
+    assert resolve("10.0.0.1", **{"x-forwarded-for": "not-an-ip"}) == "10.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("[::ffff:c000:0201]", "192.0.2.1"),
+        ("192.0.2.1:8080", "192.0.2.1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("2001:DB8::1", "2001:db8::1"),
+        ("127.1", None),
+        ("0x7f.0.0.1", None),
+        ("010.0.0.1", None),
+    ],
+)
+def test_addresses_are_normalised_before_matching(raw: str, normal: str | None) -> None:
+    found = normalise(raw)
+    assert (str(found) if found is not None else None) == normal
+
+
+def test_no_spelling_slips_past_a_deny_rule() -> None:
+    rules = NetworkRules(deny=(ip_network("192.0.2.0/24"),))
+    for spelling in ("192.0.2.1", "::ffff:192.0.2.1", "::ffff:c000:201"):
+        address = normalise(spelling)
+        assert address is not None
+        assert not rules.permits(address, Role.viewer), spelling
+    mapped_rule = NetworkRules(deny=(ip_network("::ffff:192.0.2.0/120"),))
+    assert not mapped_rule.permits(ip_address("192.0.2.9"), Role.viewer)
+
+
+def test_role_lists_and_allow_lists() -> None:
+    rules = NetworkRules(
+        allow=(ip_network("10.0.0.0/8"), ip_network("2001:db8::/32")),
+        role_allow={Role.admin: (ip_network("10.1.0.0/16"),)},
+    )
+    assert rules.permits(ip_address("10.2.0.1"), Role.uploader)
+    assert not rules.permits(ip_address("10.2.0.1"), Role.admin)
+    assert rules.permits(ip_address("10.1.0.1"), Role.admin)
+    assert rules.permits(ip_address("2001:db8::5"), Role.viewer)
+    assert not rules.permits(ip_address("192.0.2.1"), Role.viewer)
+
+
+@pytest.mark.anyio
+async def test_denied_networks_get_403_and_an_audit_entry(
+    settings: Settings, client_for: ClientFor
+) -> None:
+    app = create_app(
+        settings.model_copy(
+            update={
+                "ip_deny": [ip_network("198.51.100.0/24")],
+                "trusted_proxies": [ip_network("10.0.0.0/8")],
+            }
+        )
+    )
+    async with app.router.lifespan_context(app):
+
+        async def get(peer: str, **headers: str) -> httpx.Response:
+            transport = httpx.ASGITransport(app=app, client=(peer, 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                return await http.get("/files", headers=headers)
+
+        assert (await get("198.51.100.3")).status_code == 403
+        assert (await get("::ffff:198.51.100.3")).status_code == 403
+        assert (await get("10.0.0.5", **{"X-Forwarded-For": "198.51.100.3"})).status_code == 403
+        # A denied client cannot hide behind a header it sets itself.
+        assert (await get("198.51.100.3", **{"X-Forwarded-For": "203.0.113.1"})).status_code == 403
+        assert (await get("203.0.113.1")).status_code == 200
+    admin = await client_for(Role.admin)
+    denials = (await admin.get("/admin/audit", params={"action": "ip_denied"})).json()
+    assert denials["total"] >= 1
+    assert denials["items"][0]["client_ip"] == "198.51.100.3"
+
+
+@pytest.mark.anyio
+async def test_admins_change_network_rules_at_run_time_on_every_replica(
+    settings: Settings, client_for: ClientFor
+) -> None:
+    admin = await client_for(Role.admin, ip="10.1.1.1")
+    fast = settings.model_copy(update={"policy_refresh_seconds": 0.1})
+    replica = create_app(fast)
+    async with replica.router.lifespan_context(replica):
+        transport = httpx.ASGITransport(app=replica, client=("192.0.2.50", 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            assert (await http.get("/files")).status_code == 200
+            changed = await admin.put("/admin/settings/ip.deny", json={"value": "192.0.2.0/24"})
+            assert changed.status_code == 200
+            assert changed.json()["value"] == "192.0.2.0/24"
+            await asyncio.sleep(0.2)
+            assert (await http.get("/files")).status_code == 403
+            # Admin only from 10.1.0.0/16, set the same way.
+            await admin.put("/admin/settings/ip.allow.admin", json={"value": "10.1.0.0/16"})
+            elsewhere = await client_for(Role.admin, ip="203.0.113.8")
+            assert (await elsewhere.get("/admin/keys")).status_code == 403
+            assert (await admin.get("/admin/keys")).status_code == 200
+    bad = await admin.put("/admin/settings/ip.deny", json={"value": "10.0.0.0/33"})
+    assert bad.status_code == 400
+    unknown = await admin.put("/admin/settings/ip.nope", json={"value": ""})
+    assert unknown.status_code == 404
+    audit = (await admin.get("/admin/audit", params={"action": "setting_changed"})).json()
+    assert audit["total"] == 2
