@@ -1,0 +1,84 @@
+"""The audit log: every security-relevant operation, with who, from where, and no secret."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from filewallball.access.roles import Role
+from tests.conftest import ClientFor
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_operations_are_audited_with_actor_ip_request_id_and_outcome(
+    client: httpx.AsyncClient, client_for: ClientFor, database: Engine
+) -> None:
+    admin = await client_for(Role.admin, ip="192.0.2.99")
+    uploader = await client_for(Role.uploader)
+    created = (await uploader.post("/upload", files={"file": ("a.txt", b"x")})).json()
+    await uploader.patch(created["info_url"], json={"is_public": False})
+    await uploader.delete(created["info_url"])
+    await admin.post(f"/admin/files/{created['file_id']}/restore")
+    await admin.delete(f"/admin/files/{created['file_id']}")
+    issued = (await admin.post("/admin/keys", json={"name": "n", "role": "viewer"})).json()
+    await admin.delete(f"/admin/keys/{issued['key_id']}")
+    await client.get("/files", headers={"Authorization": "Bearer fwb_wrong"})
+
+    log = (await admin.get("/admin/audit", params={"size": 100})).json()
+    actions = [entry["action"] for entry in log["items"]]
+    for action in (
+        "upload",
+        "visibility_changed",
+        "delete",
+        "restore",
+        "purge",
+        "key_created",
+        "key_revoked",
+        "auth_failed",
+    ):
+        assert action in actions, action
+    restore = next(e for e in log["items"] if e["action"] == "restore")
+    assert restore["actor"].startswith("key:")
+    assert restore["client_ip"] == "192.0.2.99"
+    assert restore["target"] == created["file_id"]
+    assert restore["outcome"] == "success"
+    assert len(restore["request_id"]) == 32
+    failure = next(e for e in log["items"] if e["action"] == "auth_failed")
+    assert failure["outcome"] == "denied"
+    with database.connect() as connection:
+        everything = str(connection.execute(text("SELECT * FROM audit_logs")).all())
+    assert issued["key"] not in everything
+    assert issued["key"].rsplit("_", 1)[-1] not in everything
+
+
+async def test_audit_filters_and_pages(client_for: ClientFor) -> None:
+    admin = await client_for(Role.admin)
+    uploader = await client_for(Role.uploader)
+    for _ in range(3):
+        await uploader.post("/upload", files={"file": ("a.txt", b"x")})
+    key_id = uploader.headers["Authorization"].split("_")[1]
+    by_actor = (await admin.get("/admin/audit", params={"actor": f"key:{key_id}"})).json()
+    assert by_actor["total"] == 3
+    page = (await admin.get("/admin/audit", params={"action": "upload", "size": 2})).json()
+    assert (len(page["items"]), page["pages"]) == (2, 2)
+    future = (await admin.get("/admin/audit", params={"since": "2999-01-01T00:00:00Z"})).json()
+    assert future["total"] == 0
+
+
+async def test_rate_limit_hits_are_audited_once_not_per_request(
+    client_for: ClientFor, settings: object
+) -> None:
+    from filewallball.app import create_app
+
+    app = create_app(settings.model_copy(update={"rate_limit_reads": "1/minute"}))  # type: ignore[attr-defined]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.77", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            statuses = [(await http.get("/files")).status_code for _ in range(5)]
+    assert statuses == [200, 429, 429, 429, 429]
+    admin = await client_for(Role.admin)
+    hits = (await admin.get("/admin/audit", params={"action": "rate_limited"})).json()
+    assert hits["total"] == 1
+    assert hits["items"][0]["client_ip"] == "192.0.2.77"

@@ -1,0 +1,87 @@
+"""Response headers: nothing we serve can be framed, sniffed, run, or split."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from filewallball.app import create_app
+from filewallball.settings import Settings
+from tests.files.test_upload import multipart
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_every_response_carries_the_safety_headers(client: httpx.AsyncClient) -> None:
+    for response in (
+        await client.get("/files"),
+        await client.get("/nowhere"),
+        await client.post("/upload", content=b"x"),
+    ):
+        headers = response.headers
+        assert headers["content-security-policy"].startswith("default-src 'none'")
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert "camera=()" in headers["permissions-policy"]
+        assert headers["cross-origin-resource-policy"] == "same-origin"
+        assert "strict-transport-security" not in headers
+
+
+async def test_hsts_when_asked(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"hsts": True}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        response = await http.get("/health/live")
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+async def test_cors_only_for_listed_origins_and_without_credentials(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"cors_origins": ["https://app.example"]}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        listed = await http.get("/files", headers={"Origin": "https://app.example"})
+        other = await http.get("/files", headers={"Origin": "https://evil.example"})
+        preflight = await http.options(
+            "/upload",
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+        )
+    assert listed.headers["access-control-allow-origin"] == "https://app.example"
+    assert "access-control-allow-credentials" not in listed.headers
+    assert "access-control-allow-origin" not in other.headers
+    assert preflight.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        b"evil\"; filename*=UTF-8''x.html; x=\"",
+        b"a;b.txt",
+        b"line\r\nSet-Cookie: stolen=1.txt",
+        b'quote\\".txt',
+    ],
+)
+async def test_filenames_cannot_inject_into_headers(client: httpx.AsyncClient, name: bytes) -> None:
+    created = await client.post(
+        "/upload",
+        content=multipart(name, b"content"),
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert created.status_code == 201, created.text
+    response = await client.get(created.json()["download_url"])
+    disposition = response.headers.get_list("content-disposition")
+    assert len(disposition) == 1
+    assert "set-cookie" not in response.headers
+    value = disposition[0]
+    assert "\r" not in value and "\n" not in value
+    # Exactly the two parameters we write: the quoted fallback holds no quote or semicolon.
+    assert value.count('filename="') == 1
+    assert value.count("filename*=") == 1
+    fallback = value.split('filename="', 1)[1].split('"', 1)[0]
+    assert ";" not in fallback
+    assert value.startswith("attachment;")
