@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -22,6 +23,7 @@ from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
 from filewallball.errors import install_error_handlers
 from filewallball.files import service as files_service
+from filewallball.files.router import problem_response
 from filewallball.files.router import router as files_router
 from filewallball.headers import SecurityHeadersMiddleware
 from filewallball.jobs import Jobs
@@ -38,6 +40,14 @@ Upload a file, get a link to see it and a link to download it.
 Every error is an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem
 (`application/problem+json`) with `type`, `title`, `status` and `detail`.
 """
+
+
+# What the access guard may answer on any route, before the route itself runs.
+GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: problem_response(400, "API keys are refused in the URL. Send 'Authorization: Bearer'."),
+    403: problem_response(403, "Requests from your network are not allowed."),
+    429: problem_response(429, "Too many requests. Try again in 12 seconds."),
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -89,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=GUARD_RESPONSES,
     )
     install_error_handlers(app)
     # Added innermost first: request context → security headers → CORS → access guard → routes.

@@ -162,6 +162,7 @@ async def file_info(
     )
 
 
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 DOWNLOAD_ROUTE: dict[str, Any] = {
     "summary": "Download a file",
     "description": (
@@ -170,8 +171,8 @@ DOWNLOAD_ROUTE: dict[str, Any] = {
     ),
     "response_class": Response,
     "responses": {
-        200: {"description": "The whole file.", "content": {"application/octet-stream": {}}},
-        206: {"description": "One byte range.", "content": {"application/octet-stream": {}}},
+        200: {"description": "The whole file, as its stored type.", "content": {"*/*": BINARY}},
+        206: {"description": "One byte range.", "content": {"*/*": BINARY}},
         304: {"description": "The copy the client has is current."},
         **AUTH,
         **NOT_FOUND,

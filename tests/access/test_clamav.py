@@ -1,0 +1,100 @@
+"""Malware scanning against a real clamd, started here with a one-signature database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from filewallball.access.roles import Role
+from filewallball.app import create_app
+from filewallball.settings import Settings
+from tests.conftest import ClientFor, blobs_in, count_rows
+
+pytestmark = pytest.mark.anyio
+
+# The industry's harmless test file: every scanner must call it a virus.
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+CLAMD = shutil.which("clamd") or "/usr/sbin/clamd"
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A clamd on a unix socket, knowing only the EICAR signature (no downloads here)."""
+    if not Path(CLAMD).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI must test malware scanning: clamd (clamav-daemon) is missing")
+        pytest.skip("clamd (Debian package clamav-daemon) is not installed")
+    root = tmp_path_factory.mktemp("clamd")
+    (root / "db").mkdir()
+    (root / "db" / "test.ndb").write_text(f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n")
+    socket_path = root / "clamd.sock"
+    config = root / "clamd.conf"
+    config.write_text(
+        f"Foreground yes\nLocalSocket {socket_path}\nDatabaseDirectory {root / 'db'}\n"
+        f"LogFile {root / 'clamd.log'}\nStreamMaxLength 512M\nBytecode no\n"
+    )
+    process = subprocess.Popen(
+        [CLAMD, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while not socket_path.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("clamd did not start: " + (root / "clamd.log").read_text())
+        time.sleep(0.1)
+    yield str(socket_path)
+    process.terminate()
+    process.wait(timeout=20)
+
+
+async def test_infected_upload_is_refused_and_nothing_is_kept(
+    settings: Settings, clamd: str, storage_dir: Path, database: Engine, client_for: ClientFor
+) -> None:
+    app = create_app(settings.model_copy(update={"clamav_address": clamd}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        infected = await http.post("/upload", files={"file": ("eicar.txt", EICAR)})
+        # The signature in the middle of a file larger than one write batch.
+        padded = b"a" * (3 * 1024 * 1024) + EICAR + b"b" * 1000
+        hidden = await http.post("/upload", files={"file": ("big.bin", padded)})
+        clean = await http.post("/upload", files={"file": ("fine.txt", b"just words")})
+        health = await http.get("/health")
+    assert infected.status_code == 422
+    assert infected.headers["content-type"] == "application/problem+json"
+    assert "Eicar-Test-Signature" in infected.json()["detail"]
+    assert hidden.status_code == 422
+    assert clean.status_code == 201
+    assert health.json()["services"]["scanner"] == "ok"
+    assert count_rows(database, "files") == 1
+    assert len(blobs_in(storage_dir)) == 1
+    admin = await client_for(Role.admin)
+    found = (await admin.get("/admin/audit", params={"action": "malware_found"})).json()
+    assert found["total"] == 2
+
+
+async def test_unreachable_scanner_fails_closed_unless_told_otherwise(
+    settings: Settings, tmp_path: Path, storage_dir: Path, database: Engine
+) -> None:
+    nowhere = str(tmp_path / "no-clamd.sock")
+    for fail_open, status in [(False, 503), (True, 201)]:
+        app = create_app(
+            settings.model_copy(update={"clamav_address": nowhere, "clamav_fail_open": fail_open})
+        )
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                response = await http.post("/upload", files={"file": ("a.txt", b"x")})
+                health = await http.get("/health")
+        assert response.status_code == status
+        assert health.json()["services"]["scanner"] == "unavailable"
+    assert count_rows(database, "files") == 1
