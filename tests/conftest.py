@@ -25,6 +25,7 @@ MARIADB_URL = os.environ.get("FWB_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FWB_TEST_REDIS_URL")
 # Tables that tests fill; the seeded catalogue (categories, extensions) stays.
 DATA_TABLES = (
+    "jobs",
     "audit_logs",
     "file_tag_relations",
     "file_views",

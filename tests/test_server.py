@@ -280,3 +280,53 @@ def test_uploads_in_flight_do_not_hold_database_connections(server: LiveServer) 
         for sock in sockets:
             sock.close()
     assert _wait_for(lambda: blobs_in(server.storage_dir) == [])
+
+
+def test_a_thumbnail_survives_its_worker_being_killed(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path, database: Engine
+) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+    from sqlalchemy import text
+
+    # Big enough that decoding takes a moment: the kill lands while the job runs.
+    image = Image.linear_gradient("L").resize((6000, 6000))
+    buffer = BytesIO()
+    image.save(buffer, format="PNG")
+    lease = {"FWB_JOB_LEASE_SECONDS": "2", "FWB_JOB_POLL_SECONDS": "0.5"}
+    first = start_server(clean_backend, storage_dir, tmp_path, **lease)
+    created = httpx.post(
+        f"{first.url}/upload", files={"file": ("big.png", buffer.getvalue())}, timeout=60
+    ).json()
+
+    def thumbnail_job_state() -> str | None:
+        with database.connect() as connection:
+            state: str | None = connection.execute(
+                text("SELECT state FROM jobs WHERE kind = 'thumbnail'")
+            ).scalar_one_or_none()
+        return state
+
+    assert _wait_for(lambda: thumbnail_job_state() == "running", timeout=30)
+    root = psutil.Process(first.process.pid)
+    for process in [*root.children(recursive=True), root]:
+        process.kill()  # kill -9: no clean-up of any kind
+    first.process.wait(timeout=10)
+    assert thumbnail_job_state() == "running"  # cut off mid-job
+    second = start_server(clean_backend, storage_dir, tmp_path, **lease)
+    try:
+        assert _wait_for(
+            lambda: (
+                httpx.get(created["info_url"].replace(first.url, second.url)).json()[
+                    "thumbnail_status"
+                ]
+                == "ready"
+            ),
+            timeout=60,
+        )
+        thumb = httpx.get(f"{second.url}/thumbnails/{created['file_id']}")
+        assert thumb.status_code == 200
+        assert thumb.headers["content-type"] == "image/webp"
+    finally:
+        second.process.terminate()
+        second.process.wait(timeout=20)

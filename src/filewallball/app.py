@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from filewallball.access.policy import PolicySource
 from filewallball.access.ratelimit import RateLimiter
 from filewallball.admin.router import router as admin_router
 from filewallball.cache import create_cache
+from filewallball.categories.router import router as categories_router
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
 from filewallball.errors import install_error_handlers
@@ -26,11 +28,16 @@ from filewallball.files import service as files_service
 from filewallball.files.router import problem_response
 from filewallball.files.router import router as files_router
 from filewallball.headers import SecurityHeadersMiddleware
-from filewallball.jobs import Jobs
+from filewallball.images import service as images_service
+from filewallball.images.router import router as images_router
+from filewallball.jobs.wakeup import LocalWakeup, RedisWakeup, Wakeup
+from filewallball.jobs.worker import Worker
 from filewallball.log import configure_logging
 from filewallball.request_context import RequestContextMiddleware
 from filewallball.settings import Settings, load_settings
+from filewallball.stats.router import router as stats_router
 from filewallball.storage import create_storage
+from filewallball.tags.router import router as tags_router
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +57,26 @@ GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _wakeup(settings: Settings) -> Wakeup:
+    if settings.redis_url:
+        return RedisWakeup(settings.redis_url, consumer=uuid.uuid4().hex)
+    return LocalWakeup()
+
+
+def _register_jobs(state: AppState) -> None:
+    sessions, cache, storage = state.sessions, state.cache, state.storage
+    state.jobs.handle(
+        "md5",
+        lambda job: files_service.md5_job(job, sessions=sessions, cache=cache, storage=storage),
+    )
+    state.jobs.handle(
+        "thumbnail",
+        lambda job: images_service.thumbnail_job(
+            job, sessions=sessions, cache=cache, storage=storage, settings=state.settings
+        ),
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings)
@@ -64,7 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions=sessions,
             storage=create_storage(settings),
             cache=create_cache(settings),
-            jobs=Jobs(),
+            jobs=Worker(
+                sessions,
+                _wakeup(settings),
+                concurrency=settings.job_concurrency,
+                lease_seconds=settings.job_lease_seconds,
+                poll_seconds=settings.job_poll_seconds,
+            ),
             auditor=Auditor(sessions),
             policy=PolicySource(settings, sessions),
             limiter=RateLimiter(settings),
@@ -76,10 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         )
         app.state.fwb = state
-        state.jobs.submit(
-            "md5-backfill",
-            lambda: files_service.backfill_md5(state.sessions, state.cache, state.storage),
-        )
+        _register_jobs(state)
+        state.jobs.start()
         log.info(
             "started",
             database=engine.dialect.name,
@@ -89,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await state.jobs.drain()
+            await state.jobs.stop()
             await state.cache.close()
             await state.limiter.close()
             await engine.dispose()
@@ -109,12 +140,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
         allow_headers=["Authorization", "X-API-Key", "X-Delete-Token", "Content-Type", "Range"],
-        expose_headers=["Content-Disposition", "ETag", "RateLimit-Remaining", "Retry-After"],
+        expose_headers=[
+            "Content-Disposition",
+            "ETag",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+        ],
         allow_credentials=False,
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(files_router)
+    app.include_router(images_router)
+    app.include_router(tags_router)
+    app.include_router(categories_router)
+    app.include_router(stats_router)
     app.include_router(admin_router)
     app.include_router(health.router)
     return app

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from filewallball.access.roles import Actor
 from filewallball.cache import Cache
-from filewallball.jobs import Jobs
+from filewallball.jobs.worker import Worker
 from filewallball.settings import Settings
 from filewallball.storage import Storage
 
@@ -35,7 +35,7 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     storage: Storage
     cache: Cache
-    jobs: Jobs
+    jobs: Worker
     auditor: Auditor
     policy: PolicySource
     limiter: RateLimiter

@@ -1,6 +1,7 @@
 """Errors that reach clients, and the one handler that renders them as RFC 9457 problems.
 
     FileWallBallError                 500  anything unexpected, never with details
+    ├── ThumbnailPending              202  asked for a thumbnail still being made
     ├── BadRequest                    400  a malformed request (multipart body, Range, form field)
     ├── RequestTimeout                408  an upload body that stopped arriving
     ├── Unauthorized                  401  a wrong, revoked or missing API key
@@ -61,6 +62,10 @@ class Forbidden(FileWallBallError):
 
 class Conflict(FileWallBallError):
     status, slug = 409, "conflict"
+
+
+class ThumbnailPending(FileWallBallError):
+    status, slug = 202, "thumbnail-pending"
 
 
 class MalwareFound(FileWallBallError):

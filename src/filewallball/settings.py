@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     # Access: who may do what, from where
     anonymous_role: Literal["uploader", "viewer", "none"] = "uploader"
     trusted_proxies: Networks = []
+    # The one header the trusted proxies write; the other is the client's and never read.
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     ip_allow: Networks = []
     ip_deny: Networks = []
     admin_ip_allow: Networks = []
@@ -112,6 +114,17 @@ class Settings(BaseSettings):
     clamav_address: str | None = None
     clamav_fail_open: bool = False
     clamav_timeout: Annotated[float, Field(gt=0)] = 30.0
+
+    # Background jobs and thumbnails
+    job_concurrency: Annotated[int, Field(ge=0, le=32)] = 2  # 0: this replica runs no jobs
+    job_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    job_poll_seconds: Annotated[float, Field(gt=0)] = 5.0
+    thumbnail_timeout: Annotated[float, Field(gt=0)] = 30.0
+    thumbnail_max_memory: Annotated[int, Field(ge=64 * MiB)] = 1024 * MiB
+    thumbnail_max_pixels: Annotated[int, Field(ge=1)] = 64_000_000
+
+    # Statistics
+    public_stats: bool = False  # a summary at GET /stats/summary for everyone
 
     # Logging
     log_level: str = "info"

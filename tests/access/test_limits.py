@@ -93,7 +93,8 @@ async def test_limiter_outage_fails_open_for_reads_and_closed_for_writes_if_aske
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             read = await http.get("/files")
             write = await http.post("/upload", files={"file": ("a.txt", b"x")})
-            bad_key = await http.get("/files", headers={"Authorization": "Bearer fwb_x"})
+            unknown = "fwb_0123456789ab_" + "A" * 43  # well formed: it reaches the database
+            bad_key = await http.get("/files", headers={"Authorization": f"Bearer {unknown}"})
     assert read.status_code == 200
     assert write.status_code == 503
     assert bad_key.status_code == 401  # an outage never bypasses authentication

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.datastructures import Headers
 
-from filewallball.access.network import NetworkRules, client_address, normalise
+from filewallball.access.network import NetworkRules, client_address, client_bucket, normalise
 from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
@@ -18,8 +18,8 @@ from tests.conftest import ClientFor
 PROXY = [ip_network("10.0.0.0/8")]
 
 
-def resolve(peer: str, **headers: str) -> str | None:
-    found = client_address(peer, Headers(headers), PROXY)
+def resolve(peer: str, via: str = "x-forwarded-for", **headers: str) -> str | None:
+    found = client_address(peer, Headers(headers), PROXY, via)
     return str(found) if found is not None else None
 
 
@@ -39,7 +39,21 @@ def test_a_spoofed_hop_before_our_proxy_is_not_believed() -> None:
 
 def test_rfc_7239_forwarded_is_understood() -> None:
     header = 'for=192.0.2.60;proto=http, for="[2001:db8:cafe::17]:4711"'
-    assert resolve("10.0.0.1", forwarded=header) == "2001:db8:cafe::17"
+    assert resolve("10.0.0.1", "forwarded", forwarded=header) == "2001:db8:cafe::17"
+
+
+def test_only_the_header_our_proxies_write_is_read() -> None:
+    # The proxy appends to X-Forwarded-For and passes the client's own Forwarded through.
+    both = {"x-forwarded-for": "198.51.100.7", "forwarded": "for=6.6.6.6"}
+    assert resolve("10.0.0.1", **both) == "198.51.100.7"
+    assert resolve("10.0.0.1", "forwarded", **both) == "6.6.6.6"
+
+
+def test_ipv6_clients_are_counted_by_their_64() -> None:
+    one = client_bucket(normalise("2001:db8:1:2::1"))
+    assert one == client_bucket(normalise("2001:db8:1:2:ffff::9"))
+    assert one != client_bucket(normalise("2001:db8:1:3::1"))
+    assert client_bucket(normalise("192.0.2.1")) == "ip:192.0.2.1"
 
 
 def test_an_unreadable_hop_stops_the_walk() -> None:

@@ -50,20 +50,22 @@ class Auditor:
         return AuditLog(
             actor=actor,
             action=action,
-            target=target,
+            target=target[:100] if target else None,  # a path is as long as a client likes
             outcome=outcome,
             client_ip=client_ip,
             request_id=request_id,
-            detail=json.dumps(detail, default=str) if detail else None,
+            detail=json.dumps(detail, default=str)[:4000] if detail else None,
         )
 
-    async def write(self, entry: AuditLog) -> None:
+    async def write(self, entry: AuditLog) -> bool:
         try:
             async with self._sessions() as session:
                 session.add(entry)
                 await session.commit()
         except SQLAlchemyError as exc:
             log.error("audit_not_recorded", action=entry.action, error=type(exc).__name__)
+            return False
+        return True
 
     async def record(
         self,
@@ -78,12 +80,10 @@ class Auditor:
         **detail: Any,
     ) -> None:
         """Record in a transaction of its own."""
-        if once_a_minute:
-            seen = (action, f"{actor}@{client_ip}")
-            if seen in self._recent:
-                return
-            self._recent[seen] = True
-        await self.write(
+        seen = (action, f"{actor}@{client_ip}")
+        if once_a_minute and seen in self._recent:
+            return
+        written = await self.write(
             self.entry(
                 action,
                 actor=actor,
@@ -94,6 +94,8 @@ class Auditor:
                 detail=detail,
             )
         )
+        if once_a_minute and written:
+            self._recent[seen] = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,11 @@ class Scanner:
     async def open(self) -> ScanStream:
         reader, writer = await self._connect()
         stream = ScanStream(reader, writer, self.timeout)
-        await stream.send(b"zINSTREAM\0")
+        try:
+            await stream.send(b"zINSTREAM\0")
+        except ScannerUnavailable:
+            stream.close()
+            raise
         return stream
 
 

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filewallball.access import keys
-from filewallball.access.network import client_address
+from filewallball.access.network import client_address, client_bucket
 from filewallball.access.ratelimit import LimiterUnavailable, RouteClass
 from filewallball.access.roles import Actor, Role
 from filewallball.deps import AppState
@@ -55,6 +55,10 @@ def _unauthorized() -> JSONResponse:
     )
 
 
+def _ip_denied() -> JSONResponse:
+    return problem(403, "Requests from your network are not allowed.", slug="ip-denied")
+
+
 class AccessGuard:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -68,7 +72,7 @@ class AccessGuard:
         headers = Headers(scope=scope)
         request_state = scope.setdefault("state", {})
         peer = scope["client"][0] if scope.get("client") else None
-        address = client_address(peer, headers, settings.trusted_proxies)
+        address = client_address(peer, headers, settings.trusted_proxies, settings.forwarded_header)
         request_state["client_ip"] = str(address) if address is not None else None
         path, method = scope["path"], scope["method"]
 
@@ -83,6 +87,13 @@ class AccessGuard:
                 once_a_minute=True,
                 **detail,
             )
+
+        rules = await state.policy.rules()
+        # Denied networks are turned away before anything costs a database query.
+        if not rules.admits(address):
+            await audit("ip_denied")
+            await _ip_denied()(scope, receive, send)
+            return
 
         if KEY_PARAMETERS & {name.lower() for name in QueryParams(scope["query_string"])}:
             await audit("auth_failed", reason="key_in_url")
@@ -120,25 +131,24 @@ class AccessGuard:
             await _unauthorized()(scope, receive, send)
             return
 
-        rules = await state.policy.rules()
-        if not rules.permits(address, actor.role):
+        if not rules.admits_role(address, actor.role):
             await audit("ip_denied", actor.label)
-            await problem(403, "Requests from your network are not allowed.", slug="ip-denied")(
-                scope, receive, send
-            )
+            await _ip_denied()(scope, receive, send)
             return
 
         limit_headers: dict[str, str] = {}
         if settings.rate_limit_enabled and not is_open:
             kind = route_class(method, path)
-            client = actor.label if actor.key_id else f"ip:{request_state['client_ip']}"
+            client = actor.label if actor.key_id else client_bucket(address)
             try:
                 verdict = await state.limiter.hit(kind, client)
             except LimiterUnavailable as exc:
                 log.error("rate_limiter_unavailable", error=str(exc))
                 if settings.rate_limit_fail_closed and method in UNSAFE_METHODS:
                     await problem(
-                        503, "Rate limiting is unavailable; changes are paused. Try again shortly."
+                        503,
+                        "Rate limiting is unavailable; changes are paused. Try again shortly.",
+                        headers={"Retry-After": "5"},
                     )(scope, receive, send)
                     return
             else:

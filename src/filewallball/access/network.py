@@ -53,11 +53,10 @@ def within(address: Address, networks: Iterable[Network]) -> bool:
     )
 
 
-def _forwarded_chain(headers: Headers) -> list[str]:
-    forwarded = headers.getlist("forwarded")
-    if forwarded:
+def _forwarded_chain(headers: Headers, header: str) -> list[str]:
+    if header == "forwarded":
         hops = []
-        for element in ",".join(forwarded).split(","):
+        for element in ",".join(headers.getlist("forwarded")).split(","):
             for pair in element.split(";"):
                 name, _, value = pair.strip().partition("=")
                 if name.lower() == "for":
@@ -67,15 +66,18 @@ def _forwarded_chain(headers: Headers) -> list[str]:
 
 
 def client_address(
-    peer: str | None, headers: Headers, trusted_proxies: Sequence[Network]
+    peer: str | None,
+    headers: Headers,
+    trusted_proxies: Sequence[Network],
+    header: str = "x-forwarded-for",
 ) -> Address | None:
     """The client's address: the peer's, unless the peer is a trusted proxy, in which case the
-    nearest untrusted hop of Forwarded / X-Forwarded-For. A spoofed header from anyone else is
-    ignored."""
+    nearest untrusted hop of the one forwarding header the proxies write (`header`). A spoofed
+    header from anyone else, or the other forwarding header from anyone, is ignored."""
     address = normalise(peer)
     if address is None or not within(address, trusted_proxies):
         return address
-    for hop in reversed(_forwarded_chain(headers)):
+    for hop in reversed(_forwarded_chain(headers, header)):
         hop_address = normalise(hop)
         if hop_address is None:
             return address  # an unreadable hop: trust no further than the last good one
@@ -85,19 +87,33 @@ def client_address(
     return address
 
 
+def client_bucket(address: Address | None) -> str:
+    """Who a limit counts against when there is no key: the address, or for IPv6 its /64,
+    which one subscriber holds whole and could otherwise walk through."""
+    if isinstance(address, IPv6Address):
+        return f"ip:{IPv6Network(f'{address}/64', strict=False)}"
+    return f"ip:{address}"
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkRules:
     allow: tuple[Network, ...] = ()
     deny: tuple[Network, ...] = ()
     role_allow: dict[Role, tuple[Network, ...]] = field(default_factory=dict)
 
-    def permits(self, address: Address | None, role: Role | None) -> bool:
-        """Deny wins; a non-empty allow list admits only its networks; then the role's list."""
+    def admits(self, address: Address | None) -> bool:
+        """The global lists: deny wins; a non-empty allow list admits only its networks."""
         if address is None:
-            return not self.allow and not any(self.role_allow.values())
+            return not self.allow
         if within(address, self.deny):
             return False
-        if self.allow and not within(address, self.allow):
-            return False
+        return not self.allow or within(address, self.allow)
+
+    def admits_role(self, address: Address | None, role: Role | None) -> bool:
         role_list = self.role_allow.get(role) if role is not None else None
-        return not role_list or within(address, role_list)
+        if not role_list:
+            return True
+        return address is not None and within(address, role_list)
+
+    def permits(self, address: Address | None, role: Role | None) -> bool:
+        return self.admits(address) and self.admits_role(address, role)

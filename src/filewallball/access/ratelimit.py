@@ -58,8 +58,10 @@ class RateLimiter:
             self._pool = ConnectionPool.from_url(
                 settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
             )
+            scheme, _, rest = settings.redis_url.partition("://")
+            uri = {"unix": "async+redis+unix", "rediss": "async+rediss"}.get(scheme, "async+redis")
             self.storage = RedisStorage(
-                "async+" + settings.redis_url,
+                f"{uri}://{rest}",
                 implementation="redispy",
                 wrap_exceptions=True,
                 key_prefix="fwb-limits",

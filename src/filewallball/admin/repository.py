@@ -75,6 +75,12 @@ async def category_named(session: AsyncSession, name: str) -> FileCategory | Non
     return await session.scalar(select(FileCategory).where(FileCategory.name == name))
 
 
+async def move_files(session: AsyncSession, extension: str, category_id: int) -> None:
+    await session.execute(
+        update(File).where(File.file_extension == extension).values(file_category_id=category_id)
+    )
+
+
 async def any_file(session: AsyncSession, file_uuid: str) -> File | None:
     """A file whether deleted or not."""
     return (

@@ -21,6 +21,8 @@ from filewallball.admin.schemas import (
     SettingInfo,
     SettingValue,
 )
+from filewallball.categories import service as categories_service
+from filewallball.categories.schemas import Category, CategoryRequest
 from filewallball.deps import ActorDep, SessionDep, StateDep
 from filewallball.files.router import NOT_FOUND, problem_response
 
@@ -152,9 +154,15 @@ async def put_setting(
 @router.put(
     "/extensions/{extension}",
     response_model=ExtensionInfo,
-    summary="Allow or refuse an extension",
-    description="Set `is_allowed` and an own `max_file_size` (null: only the global limit).",
-    responses={400: problem_response(400, "An extension is 1 to 20 letters and digits.")},
+    summary="Allow, refuse, limit or move an extension",
+    description=(
+        "Set `is_allowed`, an own `max_file_size` (null: only the global limit), or move it, "
+        "and its files, to another `category`."
+    ),
+    responses={
+        400: problem_response(400, "An extension is 1 to 20 letters and digits."),
+        404: problem_response(404, "No category is called 'designs'; see GET /categories."),
+    },
 )
 async def put_extension(
     extension: str, rule: ExtensionRule, session: SessionDep, actor: AdminDep, audit: AuditDep
@@ -162,6 +170,22 @@ async def put_extension(
     info = await service.set_extension_rule(session, extension, rule)
     await audit("extension_changed", info.extension, **rule.model_dump(exclude_unset=True))
     return info
+
+
+@router.post(
+    "/categories",
+    status_code=201,
+    response_model=Category,
+    summary="Add a category",
+    description="Then move extensions into it with PUT /admin/extensions/{extension}.",
+    responses={409: problem_response(409, "A category called 'design' exists already.")},
+)
+async def add_category(
+    request: CategoryRequest, session: SessionDep, actor: AdminDep, audit: AuditDep
+) -> Category:
+    category = await categories_service.add_category(session, request)
+    await audit("category_added", category.name)
+    return category
 
 
 @router.post(

@@ -47,6 +47,7 @@ class SettingInfo(BaseModel):
 class ExtensionRule(BaseModel):
     is_allowed: bool | None = None
     max_file_size: Annotated[int | None, Field(ge=1)] = None
+    category: Annotated[str | None, Field(max_length=50, examples=["document"])] = None
 
 
 class ExtensionInfo(BaseModel):

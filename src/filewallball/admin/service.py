@@ -138,6 +138,14 @@ async def set_extension_rule(
         extension.is_allowed = rule.is_allowed
     if "max_file_size" in rule.model_fields_set:
         extension.max_file_size = rule.max_file_size
+    if rule.category is not None:
+        category = await repository.category_named(session, rule.category)
+        if category is None:
+            raise NotFound(f"No category is called {rule.category!r}; see GET /categories.")
+        extension.category = category
+        await session.flush()
+        # Files follow their extension into the new category.
+        await repository.move_files(session, extension.extension, category.id)
     await session.commit()
     return ExtensionInfo(
         extension=extension.extension,

@@ -92,6 +92,8 @@ class File(Base):
         Index(None, "is_deleted", "created_at"),
         Index(None, "file_extension", "is_deleted", "created_at"),
         Index(None, "file_category_id", "is_deleted", "created_at"),
+        Index(None, "is_deleted", "download_count"),  # the most downloaded files
+        Index(None, "created_at", "owner_key_id"),  # uploads per key in a time range
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -113,6 +115,11 @@ class File(Base):
     # The API key that uploaded it; None for an anonymous upload, which gets a delete token.
     owner_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
     delete_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # Raster images get thumbnails: none (not an image), pending, ready or failed.
+    thumbnail_status: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    image_format: Mapped[str | None] = mapped_column(String(10))
     view_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     download_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -67,6 +67,14 @@ def is_executable(head: bytes) -> bool:
     return head.startswith(_EXECUTABLE_MAGIC)
 
 
+# Raster types: thumbnailed by allow-listed decoders, and safe to show inline (no script).
+RASTER_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff"}
+
+
+def is_raster(mime_type: str) -> bool:
+    return mime_type in RASTER_TYPES
+
+
 def is_textual(mime_type: str) -> bool:
     return mime_type.startswith("text/") or mime_type in _TEXT_APPLICATION
 

@@ -30,11 +30,18 @@ class Viewer:
     key_pk: int | None
 
 
+def visible_to(viewer: Viewer) -> ColumnElement[bool]:
+    """Public files, and the ones the viewer's key owns."""
+    if viewer.key_pk is None:
+        return File.is_public.is_(True)
+    return or_(File.is_public.is_(True), File.owner_key_id == viewer.key_pk)
+
+
 @dataclass(frozen=True, slots=True)
 class ListFilter:
     category: str | None = None
     extension: str | None = None
-    tag: str | None = None
+    tags: tuple[str, ...] = ()  # every one of them
     query: str | None = None
 
 
@@ -139,21 +146,18 @@ async def page_of_files(
     and how many match in all."""
     where: list[ColumnElement[bool]] = [File.is_deleted.is_(False)]
     if seen_by is not None:
-        visible: ColumnElement[bool] = File.is_public.is_(True)
-        if seen_by.key_pk is not None:
-            visible = or_(visible, File.owner_key_id == seen_by.key_pk)
-        where.append(visible)
+        where.append(visible_to(seen_by))
     query = select(File.id)
     if filters.category:
         query = query.join(FileCategory, FileCategory.id == File.file_category_id)
         where.append(FileCategory.name == filters.category)
     if filters.extension:
         where.append(File.file_extension == filters.extension)
-    if filters.tag:
+    for tag in filters.tags:
         tagged = (
             select(FileTagRelation.file_id)
             .join(FileTag, FileTag.id == FileTagRelation.tag_id)
-            .where(FileTag.tag_name == filters.tag)
+            .where(FileTag.tag_name == tag)
         )
         where.append(File.id.in_(tagged))
     if filters.query:
@@ -182,6 +186,10 @@ async def soft_delete(session: AsyncSession, file_id: int) -> None:
     )
 
 
+async def touch(session: AsyncSession, file_id: int) -> None:
+    await session.execute(update(File).where(File.id == file_id).values(updated_at=utcnow()))
+
+
 async def set_public(session: AsyncSession, file_id: int, is_public: bool) -> None:
     await session.execute(
         update(File).where(File.id == file_id).values(is_public=is_public, updated_at=utcnow())
@@ -190,15 +198,3 @@ async def set_public(session: AsyncSession, file_id: int, is_public: bool) -> No
 
 async def set_md5(session: AsyncSession, file_id: int, md5: str) -> None:
     await session.execute(update(File).where(File.id == file_id).values(file_hash=md5))
-
-
-async def files_without_md5(
-    session: AsyncSession, limit: int, *, after: int = 0
-) -> Sequence[tuple[int, str, str]]:
-    result = await session.execute(
-        select(File.id, File.file_uuid, File.storage_path)
-        .where(File.file_hash.is_(None), File.is_deleted.is_(False), File.id > after)
-        .order_by(File.id)
-        .limit(limit)
-    )
-    return [(row[0], row[1], row[2]) for row in result.all()]

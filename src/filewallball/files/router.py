@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from filewallball.access.audit import AuditDep
+from filewallball.access.network import client_bucket, normalise
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, ClientDep, SessionDep, StateDep
 from filewallball.errors import PROBLEM_JSON, MalwareFound
 from filewallball.files import repository, service
-from filewallball.files.download import DOWNLOAD_CSP
+from filewallball.files.download import DOWNLOAD_CSP, content_disposition
 from filewallball.files.schemas import (
     AnonymousUpload,
     FileDetails,
@@ -21,7 +22,7 @@ from filewallball.files.schemas import (
     UploadedFile,
     VisibilityChange,
 )
-from filewallball.files.upload import MULTIPART_OVERHEAD, Receiver
+from filewallball.files.upload import MULTIPART_OVERHEAD, Receiver, normalise_tags
 
 router = APIRouter(tags=["files"])
 
@@ -117,7 +118,8 @@ async def upload(
         scanner=state.scanner,
         scan_fail_open=settings.clamav_fail_open,
     )
-    async with state.gate.admit(actor.label if actor.key_id else f"ip:{client.ip}", reserved):
+    bucket = actor.label if actor.key_id else client_bucket(normalise(client.ip))
+    async with state.gate.admit(bucket, reserved):
         try:
             received = await receiver.receive()
         except MalwareFound as exc:
@@ -125,17 +127,7 @@ async def upload(
             raise
     stored = received.stored
     await audit("upload", stored.file_id, size=stored.size)
-    state.jobs.submit(
-        f"md5:{stored.file_id}",
-        lambda: service.compute_md5(
-            state.sessions,
-            state.cache,
-            state.storage,
-            stored.id,
-            stored.file_id,
-            stored.storage_key,
-        ),
-    )
+    await state.jobs.notify()
     details = service.details(stored, base_url(state, request), 0, 0).model_dump()
     if received.delete_token is not None:
         return AnonymousUpload.model_validate({**details, "delete_token": received.delete_token})
@@ -206,24 +198,30 @@ async def download(
 
 @router.get(
     "/view/{file_id}",
-    summary="Preview a text file",
+    summary="Preview a file",
     description=(
-        "The start of a text file (at most `FWB_PREVIEW_MAX_BYTES`) as `text/plain; "
-        "charset=utf-8`, whatever its own type: an uploaded page can never run in this origin. "
-        "Counts as a view of type `preview`. `X-Preview-Truncated: true` says it was cut short."
+        "Text files: the start (at most `FWB_PREVIEW_MAX_BYTES`) as `text/plain; charset=utf-8`, "
+        "whatever their own type, so an uploaded page or SVG can never run in this origin; "
+        "`X-Preview-Truncated: true` says it was cut short. Raster images (JPEG, PNG, GIF, WebP, "
+        "BMP, TIFF): the image itself, inline, in a sandbox. Counts as a view of type `preview`."
     ),
-    response_class=PlainTextResponse,
+    response_class=Response,
     responses={
-        200: {"content": {"text/plain": {"example": "first line\nsecond line\n"}}},
+        200: {
+            "content": {
+                "text/plain": {"example": "first line\nsecond line\n"},
+                "image/*": {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
         **AUTH,
         **NOT_FOUND,
-        415: problem_response(415, "Only text files have a preview; this one is image/png."),
+        415: problem_response(415, "Only text and images have a preview; this one is video/mp4."),
     },
 )
 async def view(
     file_id: str, state: StateDep, session: SessionDep, client: ClientDep, actor: ActorDep
-) -> PlainTextResponse:
-    text, truncated = await service.preview(
+) -> Response:
+    preview = await service.preview(
         session,
         state.cache,
         state.storage,
@@ -232,12 +230,20 @@ async def view(
         client,
         state.settings.preview_max_bytes,
     )
-    return PlainTextResponse(
-        text,
+    safety = {"Content-Security-Policy": DOWNLOAD_CSP, "X-Content-Type-Options": "nosniff"}
+    if isinstance(preview, service.TextPreview):
+        return PlainTextResponse(
+            preview.text,
+            headers={"X-Preview-Truncated": "true" if preview.truncated else "false", **safety},
+        )
+    return StreamingResponse(
+        state.storage.read(preview.storage_key),
+        media_type=preview.mime_type,
         headers={
-            "X-Preview-Truncated": "true" if truncated else "false",
-            "Content-Security-Policy": DOWNLOAD_CSP,
-            "X-Content-Type-Options": "nosniff",
+            "Content-Length": str(preview.size),
+            "Content-Disposition": content_disposition(preview.filename, "inline"),
+            "ETag": f'"{preview.sha256}"',
+            **safety,
         },
     )
 
@@ -261,13 +267,15 @@ async def list_files(
     size: Annotated[int, Query(ge=1, le=100, description="Files per page.")] = 20,
     category: Annotated[str | None, Query(max_length=50, examples=["image"])] = None,
     extension: Annotated[str | None, Query(max_length=20, examples=["pdf"])] = None,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
+    tag: Annotated[
+        list[str] | None, Query(max_length=20, description="Files with every tag given.")
+    ] = None,
     q: Annotated[str | None, Query(max_length=255, description="Part of the filename.")] = None,
 ) -> FilePage:
     filters = repository.ListFilter(
         category=category,
         extension=extension.lower().lstrip(".") if extension else None,
-        tag=tag.casefold().strip() if tag else None,
+        tags=tuple(normalise_tags(tag or [])),
         query=q,
     )
     return await service.list_files(session, filters, actor, page, size, base_url(state, request))

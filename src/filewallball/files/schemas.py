@@ -31,6 +31,10 @@ class StoredFile(BaseModel):
     is_public: bool
     owner_key_pk: int | None
     delete_token_hash: str | None
+    thumbnail_status: str
+    width: int | None
+    height: int | None
+    image_format: str | None
     tags: list[str]
     created_at: datetime
     updated_at: datetime
@@ -101,6 +105,11 @@ class FileDetails(UploadedFile):
     updated_at: datetime
     view_count: int
     download_count: int
+    thumbnail_status: str = Field(description="none (not an image), pending, ready or failed.")
+    thumbnail_url: str | None = Field(description="Add ?size=small|medium; null until ready.")
+    width: int | None = Field(description="Pixels, as displayed (EXIF orientation applied).")
+    height: int | None
+    image_format: str | None = Field(description="As decoded: JPEG, PNG, GIF, WEBP, BMP, TIFF.")
 
 
 class FilePage(BaseModel):

@@ -3,10 +3,14 @@ deleting files, and the background MD5. The upload itself lives in `upload.py`."
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import math
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 import charset_normalizer
@@ -29,11 +33,17 @@ from filewallball.files.download import (
     plan_response,
 )
 from filewallball.files.models import File, FileDownload
-from filewallball.files.naming import is_textual
+from filewallball.files.naming import is_raster, is_textual
 from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
-from filewallball.storage import Storage, StorageError
+from filewallball.storage import Storage
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TextPreview:
+    text: str
+    truncated: bool
 
 
 def canonical_id(file_id: str) -> str:
@@ -72,6 +82,10 @@ def snapshot(file: File) -> StoredFile:
         is_public=file.is_public,
         owner_key_pk=file.owner_key_id,
         delete_token_hash=file.delete_token_hash,
+        thumbnail_status=file.thumbnail_status,
+        width=file.width,
+        height=file.height,
+        image_format=file.image_format,
         tags=[tag.tag_name for tag in file.tags],
         created_at=file.created_at,
         updated_at=file.updated_at,
@@ -104,6 +118,15 @@ def details(stored: StoredFile, base_url: str, views: int, downloads: int) -> Fi
         updated_at=stored.updated_at,
         view_count=views,
         download_count=downloads,
+        thumbnail_status=stored.thumbnail_status,
+        thumbnail_url=(
+            f"{base_url.rstrip('/')}/thumbnails/{stored.file_id}"
+            if stored.thumbnail_status == "ready"
+            else None
+        ),
+        width=stored.width,
+        height=stored.height,
+        image_format=stored.image_format,
     )
 
 
@@ -201,14 +224,16 @@ async def preview(
     actor: Actor,
     client: Client,
     limit: int,
-) -> tuple[str, bool]:
-    """The start of a text file, decoded, and whether it was cut short."""
+) -> TextPreview | StoredFile:
+    """The start of a text file, decoded; or, for a raster image, the file to show as it is."""
     stored = await find_file(session, cache, file_id, actor)
-    if not is_textual(stored.mime_type):
+    raster = is_raster(stored.mime_type)
+    if not raster and not is_textual(stored.mime_type):
         raise UnsupportedMediaType(
-            f"Only text files have a preview; this one is {stored.mime_type}. Download it instead."
+            f"Only text and images have a preview; this one is {stored.mime_type}. "
+            "Download it instead."
         )
-    chunks = [chunk async for chunk in storage.read(stored.storage_key, 0, limit)]
+    chunks = [] if raster else [c async for c in storage.read(stored.storage_key, 0, limit)]
     await repository.record_view(
         session,
         stored.id,
@@ -217,7 +242,9 @@ async def preview(
         user_agent=client.user_agent,
         session_id=client.session_id,
     )
-    return decode_text(b"".join(chunks)), stored.size > limit
+    if raster:
+        return stored
+    return TextPreview(decode_text(b"".join(chunks)), truncated=stored.size > limit)
 
 
 async def list_files(
@@ -346,41 +373,28 @@ async def download(
     )
 
 
-async def compute_md5(
-    sessions: async_sessionmaker[AsyncSession],
-    cache: Cache,
-    storage: Storage,
-    stored_id: int,
-    file_id: str,
-    key: str,
-) -> None:
-    """The MD5 the product documents keep, computed off the request path."""
-    digest = hashlib.md5(usedforsecurity=False)
-    async for chunk in storage.read(key):
-        await anyio.to_thread.run_sync(digest.update, chunk)
-    async with sessions() as session:
-        await repository.set_md5(session, stored_id, digest.hexdigest())
-        await session.commit()
+async def refresh(cache: Cache, file_id: str) -> None:
+    """Drop a cached entry after a background job filled in facts (MD5, image size): no reason
+    to mark it stale, nothing security-relevant changed."""
     try:
-        # An MD5 arriving late is no reason to mark the entry stale: just drop it.
         await cache.delete(_cache_key(file_id))
     except CacheUnavailable:
         metrics.CACHE_ERRORS.inc()
 
 
-async def backfill_md5(
-    sessions: async_sessionmaker[AsyncSession], cache: Cache, storage: Storage, batch: int = 500
+async def md5_job(
+    payload: Mapping[str, Any],
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    cache: Cache,
+    storage: Storage,
 ) -> None:
-    """Finish the MD5s a stopped process left undone."""
-    after = 0
-    while True:
-        async with sessions() as session:
-            pending = await repository.files_without_md5(session, batch, after=after)
-        if not pending:
-            return
-        for stored_id, file_id, key in pending:
-            try:
-                await compute_md5(sessions, cache, storage, stored_id, file_id, key)
-            except (StorageError, OSError):
-                log.warning("md5_skipped", file_id=file_id, reason="blob unreadable")
-        after = pending[-1][0]
+    """The MD5 the product documents keep, computed off the request path."""
+    digest = hashlib.md5(usedforsecurity=False)
+    async with contextlib.aclosing(storage.read(payload["key"])) as chunks:
+        async for chunk in chunks:
+            await anyio.to_thread.run_sync(digest.update, chunk)
+    async with sessions() as session:
+        await repository.set_md5(session, payload["file_pk"], digest.hexdigest())
+        await session.commit()
+    await refresh(cache, payload["file_id"])

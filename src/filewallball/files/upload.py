@@ -8,7 +8,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -47,11 +47,13 @@ from filewallball.files.models import File, FileUpload
 from filewallball.files.naming import (
     SNIFF_BYTES,
     extension_of,
+    is_raster,
     resolve_mime_type,
     safe_filename,
 )
 from filewallball.files.schemas import StoredFile
 from filewallball.files.service import snapshot
+from filewallball.jobs import queue
 from filewallball.storage import BlobWriter, Storage, StorageError
 
 log = structlog.get_logger(__name__)
@@ -82,12 +84,10 @@ class _Blob:
     sha256: str
 
 
-def parse_tags(raw: str | None) -> list[str]:
-    """Comma-separated tags: trimmed, case-folded, deduplicated, in the order given."""
-    if not raw:
-        return []
+def normalise_tags(names: Iterable[str]) -> list[str]:
+    """Tags as stored: whitespace trimmed and collapsed, case-folded, deduplicated, in order."""
     tags: list[str] = []
-    for piece in raw.split(","):
+    for piece in names:
         tag = " ".join(piece.split()).casefold()
         if not tag:
             continue
@@ -98,6 +98,11 @@ def parse_tags(raw: str | None) -> list[str]:
     if len(tags) > MAX_TAGS:
         raise BadRequest(f"At most {MAX_TAGS} tags per file.")
     return tags
+
+
+def parse_tags(raw: str | None) -> list[str]:
+    """The upload form's comma-separated `tags` field."""
+    return normalise_tags(raw.split(",")) if raw else []
 
 
 def parse_bool(raw: str | None, *, name: str, default: bool) -> bool:
@@ -318,8 +323,15 @@ class Receiver:
         )
         try:
             file.tags = await repository.tags_named(self.session, tags)
+            if is_raster(blob.mime_type):
+                file.thumbnail_status = "pending"
             self.session.add(file)
             await self.session.flush()
+            # In the same transaction as the row: no file is ever without its pending work.
+            job = {"file_pk": file.id, "file_id": blob.file_id, "key": blob.key}
+            queue.enqueue(self.session, "md5", **job)
+            if is_raster(blob.mime_type):
+                queue.enqueue(self.session, "thumbnail", **job)
             await repository.record_upload(self.session, self._upload_row(file.id, "completed"))
             # Committed here rather than by the session dependency: if it fails, the blob
             # must go too.

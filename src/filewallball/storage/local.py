@@ -54,7 +54,8 @@ class LocalStorage:
                     remaining -= len(chunk)
                 yield chunk
         finally:
-            await anyio.to_thread.run_sync(handle.close)
+            # Closed right here: an await could be cancelled and leave the file open.
+            handle.close()
 
     async def delete(self, key: str) -> None:
         path = self.path_of(key)

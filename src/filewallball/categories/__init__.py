@@ -1,0 +1,1 @@
+"""Categories: every file has one, from its extension ('other' when unknown)."""

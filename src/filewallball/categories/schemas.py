@@ -1,0 +1,26 @@
+"""What the category endpoints take and answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+
+class CategoryRequest(BaseModel):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$", examples=["design"])]
+    description: Annotated[str | None, Field(max_length=255)] = None
+
+
+class ExtensionEntry(BaseModel):
+    extension: str
+    mime_type: str
+    is_allowed: bool
+
+
+class Category(BaseModel):
+    name: str
+    description: str | None
+    extensions: list[ExtensionEntry]
+    file_count: int = Field(description="Live files in the category.")
+    total_size: int = Field(description="Their bytes.")

@@ -1,0 +1,1 @@
+"""Images: thumbnails made in a separate, limited process, and image facts for the file info."""

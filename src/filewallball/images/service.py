@@ -1,0 +1,119 @@
+"""Thumbnails: made by a job in a separate process with a time and memory limit, stored beside
+the blob, served with validators."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import structlog
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from filewallball.access.roles import Actor
+from filewallball.cache import Cache
+from filewallball.errors import NotFound, ServiceUnavailable, ThumbnailPending
+from filewallball.files import service as files_service
+from filewallball.files.models import File
+from filewallball.files.schemas import StoredFile
+from filewallball.settings import Settings
+from filewallball.storage import Storage
+from filewallball.storage.local import LocalStorage
+
+log = structlog.get_logger(__name__)
+
+SIZES = ("small", "medium")
+
+
+def thumbnail_key(storage_key: str, size: str) -> str:
+    """Beside the blob: `ab/cd/<hex>` has its thumbnails at `ab/cd/<hex>.thumbs/<size>.webp`."""
+    return f"{storage_key}.thumbs/{size}.webp"
+
+
+async def _decode(source: Path, target: Path, settings: Settings) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "filewallball.images.decode",
+        str(source),
+        str(target),
+        "--max-pixels",
+        str(settings.thumbnail_max_pixels),
+        "--max-memory",
+        str(settings.thumbnail_max_memory),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(settings.thumbnail_timeout):
+            stdout, stderr = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return -1, "took too long"
+    if process.returncode != 0:
+        return process.returncode or -1, stderr.decode(errors="replace").strip()[:200]
+    return 0, stdout.decode()
+
+
+async def thumbnail_job(
+    payload: Mapping[str, Any],
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    cache: Cache,
+    storage: Storage,
+    settings: Settings,
+) -> None:
+    """Make a file's thumbnails. A hostile image marks them failed; nothing else breaks."""
+    file_pk, file_id, key = payload["file_pk"], payload["file_id"], payload["key"]
+    if not isinstance(storage, LocalStorage):
+        raise ServiceUnavailable("thumbnails need the blob on a local path")
+    facts: dict[str, Any] = {"thumbnail_status": "failed"}
+    with tempfile.TemporaryDirectory(prefix="fwb-thumbs-") as scratch:
+        code, output = await _decode(storage.path_of(key), Path(scratch), settings)
+        if code == 0:
+            result = json.loads(output)
+            for size in SIZES:
+                data = await anyio.to_thread.run_sync((Path(scratch) / f"{size}.webp").read_bytes)
+                writer = storage.writer(thumbnail_key(key, size))
+                await writer.write(data)
+                await writer.commit()
+            facts = {
+                "thumbnail_status": "ready",
+                "width": result["width"],
+                "height": result["height"],
+                "image_format": result["format"][:10],
+            }
+        else:
+            log.warning("thumbnail_failed", file_id=file_id, reason=output)
+    async with sessions() as session:
+        await session.execute(update(File).where(File.id == file_pk).values(**facts))
+        await session.commit()
+    await files_service.refresh(cache, file_id)
+
+
+async def thumbnail(
+    session: AsyncSession,
+    cache: Cache,
+    storage: Storage,
+    file_id: str,
+    actor: Actor,
+    size: str,
+) -> StoredFile:
+    """The file whose thumbnail of `size` may be sent, or why not."""
+    stored = await files_service.find_file(session, cache, file_id, actor)
+    if stored.thumbnail_status == "pending":
+        raise ThumbnailPending(
+            "The thumbnail is being made. Try again in a moment.", headers={"Retry-After": "2"}
+        )
+    if stored.thumbnail_status != "ready":
+        raise NotFound("This file has no thumbnail.")
+    if not await storage.exists(thumbnail_key(stored.storage_key, size)):
+        raise NotFound("This file has no thumbnail.")
+    return stored

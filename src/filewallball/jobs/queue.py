@@ -1,0 +1,81 @@
+"""Putting jobs in, and taking them out under a lease."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from filewallball.db import utcnow
+from filewallball.jobs.models import Job
+
+MAX_ATTEMPTS = 3
+
+
+def enqueue(session: AsyncSession, kind: str, **payload: Any) -> Job:
+    """Add a job to the caller's transaction: it exists exactly when the caller's change does."""
+    job = Job(kind=kind, payload=json.dumps(payload))
+    session.add(job)
+    return job
+
+
+async def claim(session: AsyncSession, worker: str, lease_seconds: float) -> Job | None:
+    """Take the oldest job that is due, or whose worker's lease ran out, and commit the claim."""
+    now = utcnow()
+    due = or_(
+        (Job.state == "pending") & (Job.run_after <= now),
+        (Job.state == "running") & (Job.lease_until < now),
+    )
+    query = select(Job).where(due).order_by(Job.id).limit(1)
+    if session.get_bind().dialect.name != "sqlite":
+        # Replicas claiming at once skip each other's rows instead of queueing on them.
+        query = query.with_for_update(skip_locked=True)
+    job = await session.scalar(query)
+    if job is None:
+        await session.rollback()
+        return None
+    claimed = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, due)  # SQLite has no row locks: the claim re-checks itself
+        .values(
+            state="running",
+            attempts=Job.attempts + 1,
+            worker=worker,
+            lease_until=now + timedelta(seconds=lease_seconds),
+        )
+    )
+    await session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await session.refresh(job)
+    return job
+
+
+async def extend(session: AsyncSession, job_id: int, worker: str, lease_seconds: float) -> None:
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
+        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    await session.commit()
+
+
+async def finish(session: AsyncSession, job: Job, error: str | None = None) -> str:
+    """Mark a job done, or failed: retried later while attempts remain. Returns the state."""
+    state = "done" if error is None else "failed" if job.attempts >= MAX_ATTEMPTS else "pending"
+    await session.execute(
+        update(Job)
+        .where(Job.id == job.id)
+        .values(
+            state=state,
+            last_error=error[:500] if error else None,
+            lease_until=None,
+            run_after=utcnow() + timedelta(seconds=5 * 2**job.attempts),
+            finished_at=utcnow() if state != "pending" else None,
+        )
+    )
+    await session.commit()
+    return state

@@ -1,0 +1,127 @@
+"""The workers each replica runs: claim a job, run its handler under a renewed lease, record
+how it ended."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from filewallball.jobs import queue
+from filewallball.jobs.models import Job
+from filewallball.jobs.wakeup import Wakeup
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+
+class Worker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        wakeup: Wakeup,
+        *,
+        concurrency: int,
+        lease_seconds: float,
+        poll_seconds: float,
+    ) -> None:
+        self.sessions = sessions
+        self.wakeup = wakeup
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.handlers: dict[str, Handler] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def handle(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    async def notify(self) -> None:
+        """Tell a worker (here or in another replica) that a job is waiting."""
+        await self.wakeup.notify()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.get_running_loop().create_task(self._loop(), name=f"jobs-{n}")
+            for n in range(self.concurrency)
+        ]
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let running jobs finish for up to `grace` seconds, then cut them short: a job cut
+        short keeps its lease until it runs out, and then runs again somewhere."""
+        self._stopping = True
+        for task in self._tasks:
+            if task not in self._busy:
+                task.cancel()
+        if self._busy:
+            await asyncio.wait(set(self._busy), timeout=grace)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.wakeup.close()
+
+    async def _loop(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        while not self._stopping:
+            self._busy.add(task)
+            try:
+                ran = await self.run_one()
+            except Exception:
+                log.exception("job_loop_error")
+                ran = False
+            finally:
+                self._busy.discard(task)
+            if not ran and not self._stopping:
+                await self.wakeup.wait(self.poll_seconds)
+
+    async def run_until_idle(self) -> None:
+        """Run due jobs in this task until none is left (for the CLI and the tests)."""
+        while await self.run_one():
+            pass
+
+    async def run_one(self) -> bool:
+        async with self.sessions() as session:
+            job = await queue.claim(session, self.name, self.lease_seconds)
+        if job is None:
+            return False
+        await self._run(job)
+        return True
+
+    async def _run(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        keeper = asyncio.get_running_loop().create_task(self._keep_lease(job.id))
+        error: str | None = None
+        try:
+            if handler is None:
+                error = f"no handler for {job.kind!r}"
+            else:
+                await handler(json.loads(job.payload))
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("job_failed", job=job.id, kind=job.kind)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        async with self.sessions() as session:
+            state = await queue.finish(session, job, error)
+        log.info("job_finished", job=job.id, kind=job.kind, state=state, attempts=job.attempts)
+
+    async def _keep_lease(self, job_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            async with self.sessions() as session:
+                await queue.extend(session, job_id, self.name, self.lease_seconds)

@@ -1,0 +1,18 @@
+"""What the tag endpoints take and answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+TagName = Annotated[str, Field(min_length=1, max_length=200, examples=["reports"])]
+
+
+class TagList(BaseModel):
+    tags: Annotated[list[TagName], Field(max_length=20, examples=[["reports", "2026"]])]
+
+
+class TagCount(BaseModel):
+    tag: str
+    count: int = Field(description="Live files with this tag that you may see.")
