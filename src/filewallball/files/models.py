@@ -19,7 +19,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    text,
     true,
 )
 from sqlalchemy.dialects import mysql
@@ -91,7 +90,8 @@ class File(Base):
         # The list endpoint: newest first among live files, optionally by extension or category.
         Index(None, "is_deleted", "created_at"),
         Index(None, "file_extension", "is_deleted", "created_at"),
-        Index(None, "file_category_id", "is_deleted", "created_at"),
+        # With file_size last it also covers the per-category totals of file_statistics.
+        Index(None, "file_category_id", "is_deleted", "created_at", "file_size"),
         Index(None, "is_deleted", "download_count"),  # the most downloaded files
         Index(None, "created_at", "owner_key_id"),  # uploads per key in a time range
     )
@@ -137,6 +137,11 @@ class FileUpload(Base):
     """One upload attempt, successful or not; failed attempts have no file."""
 
     __tablename__ = "file_uploads"
+    # Covering indexes for the statistics over a time range.
+    __table_args__ = (
+        Index(None, "upload_started_at", "client_ip"),
+        Index(None, "upload_started_at", "upload_status", "error_reason"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
@@ -165,7 +170,10 @@ class FileView(Base):
 
 class FileDownload(Base):
     __tablename__ = "file_downloads"
-    __table_args__ = (Index(None, "file_id", "created_at"),)
+    __table_args__ = (
+        Index(None, "file_id", "created_at"),
+        Index(None, "created_at", "downloader_ip", "bytes_downloaded"),  # usage per client
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
@@ -203,19 +211,4 @@ file_statistics = Table(
     Column("total_size", BigInteger),
     Column("avg_file_size", Float),
     Column("last_upload", UTCDateTime),
-)
-
-FILE_STATISTICS_SQL = text(
-    """
-    CREATE VIEW file_statistics AS
-    SELECT c.id AS category_id,
-           c.name AS category_name,
-           COUNT(f.id) AS file_count,
-           COALESCE(SUM(f.file_size), 0) AS total_size,
-           AVG(f.file_size) AS avg_file_size,
-           MAX(f.created_at) AS last_upload
-    FROM file_categories c
-    LEFT JOIN files f ON f.file_category_id = c.id AND f.is_deleted = 0
-    GROUP BY c.id, c.name
-    """
 )

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from filewallball.access.roles import Permission, require
-from filewallball.deps import ActorDep, SessionDep, StateDep
+from filewallball.deps import ActorDep, StateDep
 from filewallball.errors import BadRequest
 from filewallball.files.router import AUTH, problem_response
 from filewallball.stats import service
@@ -31,7 +31,6 @@ MAX_DAYS = 366
     responses={**AUTH, 400: problem_response(400, "Choose `since` on or before `until`.")},
 )
 async def stats(
-    session: SessionDep,
     state: StateDep,
     actor: ActorDep,
     since: date | None = None,
@@ -43,6 +42,6 @@ async def stats(
     if since > until or (until - since).days >= MAX_DAYS:
         raise BadRequest(f"Choose `since` on or before `until`, at most {MAX_DAYS} days apart.")
     if actor.is_admin:
-        return await service.full(session, since, until, top)
+        return await service.full(state.sessions, since, until, top)
     require(actor, Permission.read if state.settings.public_stats else Permission.admin)
-    return await service.summary(session, since, until)
+    return await service.summary(state.sessions, since, until)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.stats import repository
 from filewallball.stats.schemas import (
@@ -24,9 +27,8 @@ def _bounds(since: date, until: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
 
 
-async def summary(session: AsyncSession, since: date, until: date) -> Summary:
-    start, end = _bounds(since, until)
-    categories = [
+async def _categories(session: AsyncSession) -> list[CategoryTotals]:
+    return [
         CategoryTotals(
             name=str(row.category_name),
             file_count=int(row.file_count or 0),
@@ -36,21 +38,75 @@ async def summary(session: AsyncSession, since: date, until: date) -> Summary:
         )
         for row in await repository.categories(session)
     ]
-    totals = Totals(
+
+
+def _totals(categories: list[CategoryTotals], uploads: int, downloads: int, views: int) -> Totals:
+    return Totals(
         files=sum(c.file_count for c in categories),
         bytes=sum(c.total_size for c in categories),
-        uploads=await repository.count_between(session, repository.UPLOADS_AT, start, end),
-        downloads=await repository.count_between(session, repository.DOWNLOADS_AT, start, end),
-        views=await repository.count_between(session, repository.VIEWS_AT, start, end),
+        uploads=uploads,
+        downloads=downloads,
+        views=views,
     )
-    return Summary(since=since, until=until, totals=totals, categories=categories)
 
 
-async def full(session: AsyncSession, since: date, until: date, top: int) -> Stats:
+async def _each_in_own_session(
+    sessions: async_sessionmaker[AsyncSession],
+    *queries: Callable[[AsyncSession], Awaitable[Any]],
+) -> list[Any]:
+    """Independent queries at once, each on its own connection: the answer takes as long as
+    the slowest, not the sum."""
+
+    async def run(query: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        async with sessions() as session:
+            return await query(session)
+
+    return list(await asyncio.gather(*(run(query) for query in queries)))
+
+
+async def summary(sessions: async_sessionmaker[AsyncSession], since: date, until: date) -> Summary:
     start, end = _bounds(since, until)
-    base = await summary(session, since, until)
-    uploads = await repository.per_day(session, repository.UPLOADS_AT, start, end)
-    downloads = await repository.per_day(session, repository.DOWNLOADS_AT, start, end)
+    categories, uploads, downloads, views = await _each_in_own_session(
+        sessions,
+        _categories,
+        lambda s: repository.count_between(s, repository.UPLOADS_AT, start, end),
+        lambda s: repository.count_between(s, repository.DOWNLOADS_AT, start, end),
+        lambda s: repository.count_between(s, repository.VIEWS_AT, start, end),
+    )
+    return Summary(
+        since=since,
+        until=until,
+        totals=_totals(categories, uploads, downloads, views),
+        categories=categories,
+    )
+
+
+async def full(
+    sessions: async_sessionmaker[AsyncSession], since: date, until: date, top: int
+) -> Stats:
+    start, end = _bounds(since, until)
+    (
+        categories,
+        views,
+        uploads,
+        downloads,
+        top_files,
+        by_ip_down,
+        by_ip_up,
+        by_key,
+        outcomes,
+    ) = await _each_in_own_session(
+        sessions,
+        _categories,
+        lambda s: repository.count_between(s, repository.VIEWS_AT, start, end),
+        lambda s: repository.per_day(s, repository.UPLOADS_AT, start, end),
+        lambda s: repository.per_day(s, repository.DOWNLOADS_AT, start, end),
+        lambda s: repository.top_downloaded(s, top),
+        lambda s: repository.downloads_by_ip(s, start, end, top),
+        lambda s: repository.uploads_by_ip(s, start, end, top),
+        lambda s: repository.uploads_by_key(s, start, end, top),
+        lambda s: repository.upload_outcomes(s, start, end),
+    )
     days = [
         Day(
             day=date.fromisoformat(day),
@@ -66,14 +122,13 @@ async def full(session: AsyncSession, since: date, until: date, top: int) -> Sta
             name, ClientUsage(client=name, uploads=0, downloads=0, bytes_downloaded=0)
         )
 
-    for ip, count, sent in await repository.downloads_by_ip(session, start, end, top):
+    for ip, count, sent in by_ip_down:
         entry = usage(f"ip:{ip}")
         entry.downloads, entry.bytes_downloaded = int(count), int(sent)
-    for ip, count in await repository.uploads_by_ip(session, start, end, top):
+    for ip, count in by_ip_up:
         usage(f"ip:{ip}").uploads = int(count)
-    for key_id, count in await repository.uploads_by_key(session, start, end, top):
+    for key_id, count in by_key:
         usage(f"key:{key_id}").uploads = int(count)
-    outcomes = await repository.upload_outcomes(session, start, end)
     completed = sum(int(n) for status, _, n in outcomes if status == "completed")
     attempted = sum(int(n) for _, _, n in outcomes)
     errors: dict[str, int] = {}
@@ -81,11 +136,15 @@ async def full(session: AsyncSession, since: date, until: date, top: int) -> Sta
         if status != "completed":
             errors[reason or "unknown"] = errors.get(reason or "unknown", 0) + int(count)
     return Stats(
-        **base.model_dump(),
+        since=since,
+        until=until,
+        # The per-day counts are the range's counts: no second pass over the logs.
+        totals=_totals(categories, sum(uploads.values()), sum(downloads.values()), views),
+        categories=categories,
         per_day=days,
         top_downloaded=[
             TopFile(file_id=file_id, filename=name, downloads=int(n))
-            for file_id, name, n in await repository.top_downloaded(session, top)
+            for file_id, name, n in top_files
         ],
         clients=sorted(
             clients.values(), key=lambda c: (c.uploads + c.downloads, c.client), reverse=True
