@@ -152,3 +152,14 @@ async def test_thumbnail_size_must_be_small_or_medium(http: httpx.AsyncClient) -
     picture = await upload(http, "p.png", png(10, 10, "RGB"))
     response = await http.get(f"/thumbnails/{picture['file_id']}", params={"size": "huge"})
     assert response.status_code == 422
+
+
+async def test_a_decoder_that_takes_too_long_is_stopped(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"job_concurrency": 0, "thumbnail_timeout": 0.05}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            created = await upload(http, "slow.png", png(2000, 2000, "RGB"))
+            await run_jobs(app)
+            info = (await http.get(created["info_url"])).json()
+    assert info["thumbnail_status"] == "failed"
