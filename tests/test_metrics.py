@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
+from filewallball.app import create_app
+from filewallball.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -24,7 +28,19 @@ def sample(exposition: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_uploads_downloads_and_routes_are_counted(client: httpx.AsyncClient) -> None:
+@pytest.fixture
+async def quiet_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """No background jobs: their cache refreshes would hide the cache hits counted here."""
+    app = create_app(settings.model_copy(update={"job_concurrency": 0}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        yield http
+
+
+async def test_uploads_downloads_and_routes_are_counted(quiet_client: httpx.AsyncClient) -> None:
+    client = quiet_client
     before = (await client.get("/metrics")).text
     created = (await client.post("/upload", files={"file": ("a.txt", b"12345")})).json()
     await client.get(created["download_url"])

@@ -74,6 +74,9 @@ def _register_jobs(state: AppState) -> None:
         lambda job: images_service.thumbnail_job(
             job, sessions=sessions, cache=cache, storage=storage, settings=state.settings
         ),
+        on_give_up=lambda job: images_service.thumbnail_given_up(
+            job, sessions=sessions, cache=cache
+        ),
     )
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import Engine, text
 
 from filewallball.app import create_app
+from filewallball.images import decode
 from filewallball.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -83,7 +87,7 @@ async def test_thumbnails_are_upright_small_and_stripped(
     medium = await http.get(info["thumbnail_url"], params={"size": "medium"})
     assert small.status_code == medium.status_code == 200
     assert small.headers["content-type"] == "image/webp"
-    assert "max-age" in small.headers["cache-control"]
+    assert small.headers["cache-control"] == "public, no-cache"
     thumb = Image.open(io.BytesIO(small.content))
     assert thumb.size == (128, 256)
     assert thumb.getexif().get(0x010F) is None
@@ -121,9 +125,17 @@ async def test_hostile_images_fail_their_thumbnail_not_the_upload(
     assert (await http.get(healthy["info_url"])).json()["thumbnail_status"] == "ready"
 
 
-async def test_only_allow_listed_formats_are_decoded(
-    paused: FastAPI, http: httpx.AsyncClient
-) -> None:
+@pytest.mark.parametrize("image_format", ["ICO", "PCX", "TGA"])
+def test_the_decoder_refuses_formats_off_its_list(tmp_path: Path, image_format: str) -> None:
+    source = tmp_path / "image"
+    Image.new("RGB", (16, 16)).save(source, format=image_format)
+    with pytest.raises(UnidentifiedImageError):
+        decode.make_thumbnails(source, tmp_path, max_pixels=10_000)
+    Image.new("RGB", (16, 16)).save(source, format="PNG")
+    assert decode.make_thumbnails(source, tmp_path, max_pixels=10_000)["format"] == "PNG"
+
+
+async def test_only_raster_types_get_thumbnails(paused: FastAPI, http: httpx.AsyncClient) -> None:
     icon = io.BytesIO()
     Image.new("RGB", (32, 32)).save(icon, format="ICO")
     created = await upload(http, "favicon.ico", icon.getvalue())
@@ -163,3 +175,26 @@ async def test_a_decoder_that_takes_too_long_is_stopped(settings: Settings) -> N
             await run_jobs(app)
             info = (await http.get(created["info_url"])).json()
     assert info["thumbnail_status"] == "failed"
+
+
+async def test_a_job_that_keeps_losing_its_worker_fails_for_good(
+    paused: FastAPI, http: httpx.AsyncClient, database: Engine
+) -> None:
+    created = await upload(http, "p.png", png(10, 10, "RGB"))
+    with database.begin() as connection:
+        # As if three workers in a row had died holding it.
+        connection.execute(
+            text(
+                "UPDATE jobs SET state = 'running', attempts = 3, worker = 'gone', "
+                "lease_until = :past WHERE kind = 'thumbnail'"
+            ),
+            {"past": datetime(2020, 1, 1)},
+        )
+    await run_jobs(paused)
+    info = (await http.get(created["info_url"])).json()
+    assert info["thumbnail_status"] == "failed"  # not "pending" for ever
+    with database.connect() as connection:
+        state = connection.execute(
+            text("SELECT state, last_error FROM jobs WHERE kind = 'thumbnail'")
+        ).one()
+    assert tuple(state) == ("failed", "worker lost")

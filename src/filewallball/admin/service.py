@@ -27,6 +27,7 @@ from filewallball.errors import BadRequest, Forbidden, NotFound
 from filewallball.files import service as files_service
 from filewallball.files.models import FileExtension
 from filewallball.files.naming import extension_of
+from filewallball.images.service import SIZES, thumbnail_key
 from filewallball.settings import Settings, parse_networks
 from filewallball.storage import Storage, StorageError
 
@@ -176,6 +177,7 @@ async def purge_file(session: AsyncSession, cache: Cache, storage: Storage, file
     await session.commit()
     await files_service.forget(cache, file.file_uuid)
     try:
-        await storage.delete(key)
+        for blob in (key, *(thumbnail_key(key, size) for size in SIZES)):
+            await storage.delete(blob)
     except (StorageError, OSError):
         log.exception("purged_blob_not_removed", key=key)

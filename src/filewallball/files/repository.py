@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Executable, func, or_, select, update
+from sqlalchemy import ColumnElement, Executable, false, func, or_, select, true, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,8 +33,8 @@ class Viewer:
 def visible_to(viewer: Viewer) -> ColumnElement[bool]:
     """Public files, and the ones the viewer's key owns."""
     if viewer.key_pk is None:
-        return File.is_public.is_(True)
-    return or_(File.is_public.is_(True), File.owner_key_id == viewer.key_pk)
+        return File.is_public == true()
+    return or_(File.is_public == true(), File.owner_key_id == viewer.key_pk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +77,12 @@ async def tags_named(session: AsyncSession, names: Sequence[str]) -> list[FileTa
     return [found[name] for name in names]
 
 
+# `== false()` rather than `IS false`: MariaDB uses an index for the first only.
+
+
 async def live_file(session: AsyncSession, file_uuid: str) -> File | None:
     result = await session.execute(
-        select(File).where(File.file_uuid == file_uuid, File.is_deleted.is_(False))
+        select(File).where(File.file_uuid == file_uuid, File.is_deleted == false())
     )
     return result.unique().scalar_one_or_none()
 
@@ -144,7 +147,7 @@ async def page_of_files(
 ) -> tuple[Sequence[File], int]:
     """Live files matching `filters` that `seen_by` may see (all, when None), newest first,
     and how many match in all."""
-    where: list[ColumnElement[bool]] = [File.is_deleted.is_(False)]
+    where: list[ColumnElement[bool]] = [File.is_deleted == false()]
     if seen_by is not None:
         where.append(visible_to(seen_by))
     query = select(File.id)

@@ -374,10 +374,10 @@ async def download(
 
 
 async def refresh(cache: Cache, file_id: str) -> None:
-    """Drop a cached entry after a background job filled in facts (MD5, image size): no reason
-    to mark it stale, nothing security-relevant changed."""
+    """After a background job filled in facts (MD5, image size): mark the entry stale, as a
+    write does. Deleting it instead would also delete a stale mark a concurrent write set."""
     try:
-        await cache.delete(_cache_key(file_id))
+        await cache.set(_cache_key(file_id), STALE, ttl=STALE_SECONDS)
     except CacheUnavailable:
         metrics.CACHE_ERRORS.inc()
 

@@ -51,10 +51,13 @@ def main() -> None:
     parser.add_argument("target", type=Path)
     parser.add_argument("--max-pixels", type=int, required=True)
     parser.add_argument("--max-memory", type=int, required=True)
+    parser.add_argument("--max-seconds", type=int, required=True)
     args = parser.parse_args()
     # Set here, in the child, not by the parent: the parent has threads, and limits set
     # between fork and exec are not safe with threads.
     resource.setrlimit(resource.RLIMIT_AS, (args.max_memory, args.max_memory))
+    # A CPU ceiling of its own, should the parent die before it can kill this process.
+    resource.setrlimit(resource.RLIMIT_CPU, (args.max_seconds, args.max_seconds))
     try:
         result = make_thumbnails(args.source, args.target, args.max_pixels)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -50,8 +50,9 @@ async def thumbnail(
     etag = f'"{stored.sha256[:32]}-{size.value}"'
     headers = {
         "ETag": etag,
-        # Public files may sit in shared caches; private ones only in the owner's browser.
-        "Cache-Control": "public, max-age=86400" if stored.is_public else "private, max-age=3600",
+        # Cached, but checked each time (cheaply, by ETag): a file made private or deleted
+        # must not live on in a shared cache.
+        "Cache-Control": "public, no-cache" if stored.is_public else "private, no-cache",
         "Content-Security-Policy": DOWNLOAD_CSP,
         "X-Content-Type-Options": "nosniff",
     }

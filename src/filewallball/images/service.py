@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -47,16 +48,20 @@ async def _decode(source: Path, target: Path, settings: Settings) -> tuple[int, 
         str(settings.thumbnail_max_pixels),
         "--max-memory",
         str(settings.thumbnail_max_memory),
+        "--max-seconds",
+        str(max(1, math.ceil(settings.thumbnail_timeout))),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
         async with asyncio.timeout(settings.thumbnail_timeout):
             stdout, stderr = await process.communicate()
-    except TimeoutError:
+    except BaseException as exc:  # a timeout, or this job being cancelled: the child goes too
         process.kill()
-        await process.wait()
-        return -1, "took too long"
+        await asyncio.shield(process.wait())
+        if isinstance(exc, TimeoutError):
+            return -1, "took too long"
+        raise
     if process.returncode != 0:
         return process.returncode or -1, stderr.decode(errors="replace").strip()[:200]
     return 0, stdout.decode()
@@ -82,8 +87,12 @@ async def thumbnail_job(
             for size in SIZES:
                 data = await anyio.to_thread.run_sync((Path(scratch) / f"{size}.webp").read_bytes)
                 writer = storage.writer(thumbnail_key(key, size))
-                await writer.write(data)
-                await writer.commit()
+                try:
+                    await writer.write(data)
+                    await writer.commit()
+                except BaseException:
+                    await writer.abort()
+                    raise
             facts = {
                 "thumbnail_status": "ready",
                 "width": result["width"],
@@ -96,6 +105,18 @@ async def thumbnail_job(
         await session.execute(update(File).where(File.id == file_pk).values(**facts))
         await session.commit()
     await files_service.refresh(cache, file_id)
+
+
+async def thumbnail_given_up(
+    payload: Mapping[str, Any], *, sessions: async_sessionmaker[AsyncSession], cache: Cache
+) -> None:
+    """The job failed for good: say so, instead of 'pending' for ever."""
+    async with sessions() as session:
+        await session.execute(
+            update(File).where(File.id == payload["file_pk"]).values(thumbnail_status="failed")
+        )
+        await session.commit()
+    await files_service.refresh(cache, payload["file_id"])
 
 
 async def thumbnail(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -22,14 +23,17 @@ def enqueue(session: AsyncSession, kind: str, **payload: Any) -> Job:
     return job
 
 
-async def claim(session: AsyncSession, worker: str, lease_seconds: float) -> Job | None:
-    """Take the oldest job that is due, or whose worker's lease ran out, and commit the claim."""
+async def claim(
+    session: AsyncSession, worker: str, lease_seconds: float, kinds: Collection[str]
+) -> Job | None:
+    """Take the oldest job of `kinds` that is due, or whose worker's lease ran out (while it
+    has attempts left), and commit the claim."""
     now = utcnow()
     due = or_(
         (Job.state == "pending") & (Job.run_after <= now),
-        (Job.state == "running") & (Job.lease_until < now),
+        (Job.state == "running") & (Job.lease_until < now) & (Job.attempts < MAX_ATTEMPTS),
     )
-    query = select(Job).where(due).order_by(Job.id).limit(1)
+    query = select(Job).where(due, Job.kind.in_(kinds)).order_by(Job.id).limit(1)
     if session.get_bind().dialect.name != "sqlite":
         # Replicas claiming at once skip each other's rows instead of queueing on them.
         query = query.with_for_update(skip_locked=True)
@@ -54,13 +58,31 @@ async def claim(session: AsyncSession, worker: str, lease_seconds: float) -> Job
     return job
 
 
-async def extend(session: AsyncSession, job_id: int, worker: str, lease_seconds: float) -> None:
-    await session.execute(
+async def extend(session: AsyncSession, job_id: int, worker: str, lease_seconds: float) -> bool:
+    """Renew the lease; False when the job is no longer this worker's."""
+    renewed = await session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
         .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
     )
     await session.commit()
+    return bool(renewed.rowcount)  # type: ignore[attr-defined]
+
+
+async def abandoned(session: AsyncSession) -> list[Job]:
+    """Jobs whose last worker died holding them with no attempts left: failed for good."""
+    now = utcnow()
+    jobs = list(
+        await session.scalars(
+            select(Job).where(
+                Job.state == "running", Job.lease_until < now, Job.attempts >= MAX_ATTEMPTS
+            )
+        )
+    )
+    for job in jobs:
+        job.state, job.finished_at, job.last_error = "failed", now, "worker lost"
+    await session.commit()
+    return jobs
 
 
 async def finish(session: AsyncSession, job: Job, error: str | None = None) -> str:
@@ -68,7 +90,8 @@ async def finish(session: AsyncSession, job: Job, error: str | None = None) -> s
     state = "done" if error is None else "failed" if job.attempts >= MAX_ATTEMPTS else "pending"
     await session.execute(
         update(Job)
-        .where(Job.id == job.id)
+        # Only while it is still ours: a worker that lost its lease must not undo another's run.
+        .where(Job.id == job.id, Job.worker == job.worker, Job.state == "running")
         .values(
             state=state,
             last_error=error[:500] if error else None,

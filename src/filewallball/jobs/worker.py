@@ -4,12 +4,11 @@ how it ended."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import structlog
@@ -21,7 +20,9 @@ from filewallball.jobs.wakeup import Wakeup
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
+Handler = Callable[[Mapping[str, Any]], Coroutine[Any, Any, None]]
+# Called when a job fails for good, so that what waits on it can say so.
+GiveUp = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 class Worker:
@@ -41,12 +42,15 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.handlers: dict[str, Handler] = {}
+        self.give_ups: dict[str, GiveUp] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()
         self._stopping = False
 
-    def handle(self, kind: str, handler: Handler) -> None:
+    def handle(self, kind: str, handler: Handler, on_give_up: GiveUp | None = None) -> None:
         self.handlers[kind] = handler
+        if on_give_up is not None:
+            self.give_ups[kind] = on_give_up
 
     async def notify(self) -> None:
         """Tell a worker (here or in another replica) that a job is waiting."""
@@ -94,34 +98,55 @@ class Worker:
 
     async def run_one(self) -> bool:
         async with self.sessions() as session:
-            job = await queue.claim(session, self.name, self.lease_seconds)
+            job = await queue.claim(session, self.name, self.lease_seconds, self.handlers)
         if job is None:
+            async with self.sessions() as session:
+                for lost in await queue.abandoned(session):
+                    await self._give_up(lost)
             return False
         await self._run(job)
         return True
 
     async def _run(self, job: Job) -> None:
-        handler = self.handlers.get(job.kind)
-        keeper = asyncio.get_running_loop().create_task(self._keep_lease(job.id))
+        handler = self.handlers[job.kind]
+        work = asyncio.get_running_loop().create_task(handler(json.loads(job.payload)))
+        keeper = asyncio.get_running_loop().create_task(self._keep_lease(job.id, work))
         error: str | None = None
         try:
-            if handler is None:
-                error = f"no handler for {job.kind!r}"
-            else:
-                await handler(json.loads(job.payload))
+            await work
+        except asyncio.CancelledError:
+            if not work.cancelled():
+                raise  # this worker is stopping: the lease lapses and the job runs again
+            error = "lease lost"
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.exception("job_failed", job=job.id, kind=job.kind)
         finally:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            await asyncio.gather(keeper, return_exceptions=True)
         async with self.sessions() as session:
             state = await queue.finish(session, job, error)
+        if state == "failed":
+            await self._give_up(job)
         log.info("job_finished", job=job.id, kind=job.kind, state=state, attempts=job.attempts)
 
-    async def _keep_lease(self, job_id: int) -> None:
+    async def _give_up(self, job: Job) -> None:
+        give_up = self.give_ups.get(job.kind)
+        if give_up is not None:
+            try:
+                await give_up(json.loads(job.payload))
+            except Exception:
+                log.exception("job_give_up_failed", job=job.id, kind=job.kind)
+
+    async def _keep_lease(self, job_id: int, work: asyncio.Task[None]) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            async with self.sessions() as session:
-                await queue.extend(session, job_id, self.name, self.lease_seconds)
+            try:
+                async with self.sessions() as session:
+                    ours = await queue.extend(session, job_id, self.name, self.lease_seconds)
+            except Exception:
+                log.exception("job_lease_not_renewed", job=job_id)
+                continue  # the next try may work; the lease still has two thirds to go
+            if not ours:
+                work.cancel()  # another worker has it now: stop doing its work twice
+                return

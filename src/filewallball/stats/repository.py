@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, desc, func, select
+from sqlalchemy import Row, desc, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -41,7 +41,7 @@ async def per_day(
 async def top_downloaded(session: AsyncSession, limit: int) -> Sequence[Row[str, str, int]]:
     rows = await session.execute(
         select(File.file_uuid, File.original_filename, File.download_count)
-        .where(File.is_deleted.is_(False), File.download_count > 0)
+        .where(File.is_deleted == false(), File.download_count > 0)
         .order_by(desc(File.download_count))
         .limit(limit)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.files import repository as files_repository
@@ -54,7 +54,7 @@ async def counts(
     session: AsyncSession, seen_by: files_repository.Viewer | None, limit: int
 ) -> list[tuple[str, int]]:
     """Tags of live files `seen_by` may see (all, when None), most used first."""
-    where: list[ColumnElement[bool]] = [File.is_deleted.is_(False)]
+    where: list[ColumnElement[bool]] = [File.is_deleted == false()]
     if seen_by is not None:
         where.append(files_repository.visible_to(seen_by))
     rows = await session.execute(
