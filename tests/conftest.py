@@ -35,6 +35,9 @@ DATA_TABLES = (
     "file_tags",
     "system_settings",
     "api_keys",
+    "daily_activity",
+    "daily_upload_errors",
+    "client_activity",
 )
 
 

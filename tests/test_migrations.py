@@ -104,3 +104,85 @@ def test_replicas_migrating_at_once_all_succeed(backend: Backend, database: Engi
     assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
     with database.connect() as connection:
         assert connection.execute(text("SELECT COUNT(*) FROM file_categories")).scalar_one() == 9
+
+
+def test_upgrading_counts_the_activity_already_logged(backend: Backend, database: Engine) -> None:
+    settings = Settings(database_url=backend.database_url)
+    migrations.downgrade(settings, "base")
+    migrations.upgrade(settings, "0004")
+    with database.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO api_keys (id, key_id, name, role, secret_hash, created_at) "
+                "VALUES (1, 'k1', 'team', 'uploader', :hash, '2026-03-01 00:00:00')"
+            ),
+            {"hash": "0" * 64},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO files (id, file_uuid, original_filename, stored_filename, "
+                "file_extension, mime_type, file_size, sha256, storage_path, file_category_id, "
+                "is_public, is_deleted, view_count, download_count, thumbnail_status, "
+                "owner_key_id, created_at, updated_at) VALUES (1, :uuid, 'a.txt', 'x', 'txt', "
+                "'text/plain', 5, :sha, 'x/x', 1, 1, 0, 0, 0, 'none', 1, "
+                "'2026-03-31 23:00:00', '2026-03-31 23:00:00')"
+            ),
+            {"uuid": "6f1c8f4e-6d2b-4b8e-9a57-1d2f3c4b5a69", "sha": "0" * 64},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO file_uploads (file_id, client_ip, upload_status, error_reason, "
+                "bytes_received, upload_started_at) VALUES "
+                "(1, '198.51.100.1', 'completed', NULL, 5, '2026-03-31 23:00:00'), "
+                "(NULL, '198.51.100.1', 'failed', 'too_large', 9, '2026-04-01 01:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO file_downloads (file_id, downloader_ip, download_method, "
+                "status_code, bytes_downloaded, download_duration_ms, completed, created_at) "
+                "VALUES (1, '198.51.100.2', 'GET', 200, 5, 1, 1, '2026-04-01 02:00:00'), "
+                "(1, '198.51.100.2', 'GET', 206, 2, 1, 1, '2026-04-01 03:00:00'), "
+                "(1, '198.51.100.2', 'HEAD', 200, 0, 1, 1, '2026-04-01 04:00:00'), "
+                "(1, '198.51.100.2', 'GET', 304, 0, 1, 1, '2026-04-01 05:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO file_views (file_id, viewer_ip, view_type, created_at) "
+                "VALUES (1, '198.51.100.3', 'info', '2026-04-01 06:00:00')"
+            )
+        )
+
+    migrations.upgrade(settings)
+
+    with database.connect() as connection:
+        days = connection.execute(
+            text(
+                "SELECT day, uploads, uploads_completed, downloads, bytes_downloaded, views "
+                "FROM daily_activity ORDER BY day"
+            )
+        ).all()
+        errors = connection.execute(
+            text("SELECT day, reason, count FROM daily_upload_errors")
+        ).all()
+        clients = connection.execute(
+            text(
+                "SELECT span, period, client, uploads, downloads, bytes_downloaded "
+                "FROM client_activity ORDER BY span, period, client"
+            )
+        ).all()
+    # Whole and ranged GETs count; HEAD and 304 do not. A keyed upload counts for its key.
+    assert [(str(day), *rest) for day, *rest in days] == [
+        ("2026-03-31", 1, 1, 0, 0, 0),
+        ("2026-04-01", 1, 0, 2, 7, 1),
+    ]
+    assert [(str(day), *rest) for day, *rest in errors] == [("2026-04-01", "too_large", 1)]
+    assert [(span, str(period), *rest) for span, period, *rest in clients] == [
+        ("day", "2026-03-31", "key:k1", 1, 0, 0),
+        ("day", "2026-04-01", "ip:198.51.100.1", 1, 0, 0),
+        ("day", "2026-04-01", "ip:198.51.100.2", 0, 2, 7),
+        ("month", "2026-03-01", "key:k1", 1, 0, 0),
+        ("month", "2026-04-01", "ip:198.51.100.1", 1, 0, 0),
+        ("month", "2026-04-01", "ip:198.51.100.2", 0, 2, 7),
+    ]

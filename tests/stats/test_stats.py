@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import asyncio
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
+from filewallball.stats import rollup
+from filewallball.stats.repository import periods
 from tests.conftest import ClientFor
 
 pytestmark = pytest.mark.anyio
@@ -83,3 +87,114 @@ async def test_others_get_nothing_or_the_public_summary(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             summary = (await http.get("/stats")).json()
     assert set(summary) == {"since", "until", "totals", "categories"}
+
+
+async def test_concurrent_activity_is_counted_exactly(
+    client: httpx.AsyncClient, client_for: ClientFor
+) -> None:
+    admin = await client_for(Role.admin)
+    uploaders = [await client_for(None, ip=f"198.51.100.{n}") for n in range(1, 6)]
+    uploads = await asyncio.gather(
+        *(
+            uploader.post("/upload", files={"file": (f"f{n}.txt", b"abc")})
+            for uploader in uploaders
+            for n in range(2)
+        )
+    )
+    file = uploads[0].json()
+    downloads = await asyncio.gather(*(client.get(file["download_url"]) for _ in range(25)))
+    assert {r.status_code for r in uploads} == {201}
+    assert {r.status_code for r in downloads} == {200}
+
+    stats = (await admin.get("/stats")).json()
+
+    assert stats["totals"]["uploads"] == 10
+    assert stats["totals"]["downloads"] == 25
+    assert stats["clients"] == [
+        {"client": "ip:203.0.113.7", "uploads": 0, "downloads": 25, "bytes_downloaded": 75},
+        *(
+            {"client": f"ip:198.51.100.{n}", "uploads": 2, "downloads": 0, "bytes_downloaded": 0}
+            for n in range(1, 6)
+        ),
+    ]
+
+
+async def test_head_and_not_modified_answers_are_not_downloads(
+    client: httpx.AsyncClient, client_for: ClientFor
+) -> None:
+    admin = await client_for(Role.admin)
+    file = (await client.post("/upload", files={"file": ("a.txt", b"hello")})).json()
+    first = await client.get(file["download_url"])
+    await client.head(file["download_url"])
+    await client.get(file["download_url"], headers={"If-None-Match": first.headers["ETag"]})
+    await client.get(file["download_url"], headers={"Range": "bytes=0-1"})
+
+    stats = (await admin.get("/stats")).json()
+
+    assert stats["totals"]["downloads"] == 2
+    assert stats["clients"][0]["bytes_downloaded"] == 7
+
+
+async def test_a_range_counts_each_day_once_across_whole_months_and_loose_days(
+    app: FastAPI, client_for: ClientFor
+) -> None:
+    admin = await client_for(Role.admin)
+    # One download a day from 2025-01-10 to 2025-12-20 by one client, two by another on
+    # the first of each month.
+    first, last = date(2025, 1, 10), date(2025, 12, 20)
+    async with app.state.fwb.sessions() as session:
+        day = first
+        while day <= last:
+            at = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+            await rollup.count(session, "ip:198.51.100.1", at=at, downloads=1, bytes_downloaded=1)
+            if day.day == 1:
+                await rollup.count(session, "key:k2", at=at, downloads=2, bytes_downloaded=10)
+            day += timedelta(days=1)
+        await session.commit()
+
+    async def usage(since: date, until: date) -> dict[str, int]:
+        stats = (
+            await admin.get("/stats", params={"since": str(since), "until": str(until)})
+        ).json()
+        assert stats["totals"]["downloads"] == sum(d["downloads"] for d in stats["per_day"])
+        return {c["client"]: c["downloads"] for c in stats["clients"]}
+
+    assert await usage(date(2025, 1, 1), date(2025, 12, 31)) == {
+        "ip:198.51.100.1": (last - first).days + 1,
+        "key:k2": 2 * 11,
+    }
+    assert await usage(date(2025, 2, 15), date(2025, 5, 14)) == {
+        "ip:198.51.100.1": (date(2025, 5, 14) - date(2025, 2, 15)).days + 1,
+        "key:k2": 2 * 3,
+    }
+    assert await usage(date(2025, 3, 2), date(2025, 3, 31)) == {"ip:198.51.100.1": 30}
+    assert await usage(date(2025, 12, 21), date(2025, 12, 31)) == {}
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "spans"),
+    [
+        ("2025-03-02", "2025-03-30", [("day", "2025-03-02", "2025-03-30")]),
+        ("2025-03-01", "2025-03-31", [("month", "2025-03-01", "2025-03-01")]),
+        (
+            "2025-01-15",
+            "2025-12-14",
+            [
+                ("month", "2025-02-01", "2025-11-01"),
+                ("day", "2025-01-15", "2025-01-31"),
+                ("day", "2025-12-01", "2025-12-14"),
+            ],
+        ),
+        (
+            "2024-02-01",
+            "2024-03-05",
+            [("month", "2024-02-01", "2024-02-01"), ("day", "2024-03-01", "2024-03-05")],
+        ),
+        ("2024-12-31", "2025-01-01", [("day", "2024-12-31", "2025-01-01")]),
+    ],
+)
+def test_a_range_is_read_as_whole_months_and_the_days_around_them(
+    since: str, until: str, spans: list[tuple[str, str, str]]
+) -> None:
+    got = periods(date.fromisoformat(since), date.fromisoformat(until))
+    assert [(span, str(a), str(b)) for span, a, b in got] == spans

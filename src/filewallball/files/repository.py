@@ -21,6 +21,7 @@ from filewallball.files.models import (
     FileUpload,
     FileView,
 )
+from filewallball.stats import rollup
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ async def record_view(
     file_id: int,
     *,
     view_type: str,
+    who: str,
     client_ip: str | None,
     user_agent: str | None,
     session_id: str | None,
@@ -119,9 +121,13 @@ async def record_view(
         )
     )
     await session.flush()
+    await rollup.count(session, who, views=1)
 
 
-async def record_download(session: AsyncSession, download: FileDownload, *, counts: bool) -> None:
+async def record_download(
+    session: AsyncSession, download: FileDownload, *, who: str, counts: bool
+) -> None:
+    """`counts`: a body was sent. HEAD and 304 answers are logged, not counted."""
     if counts:  # the counter before the log row, as in record_view
         await session.execute(
             update(File)
@@ -130,11 +136,22 @@ async def record_download(session: AsyncSession, download: FileDownload, *, coun
         )
     session.add(download)
     await session.flush()
+    if counts:
+        await rollup.count(session, who, downloads=1, bytes_downloaded=download.bytes_downloaded)
 
 
-async def record_upload(session: AsyncSession, upload: FileUpload) -> None:
+async def record_upload(session: AsyncSession, upload: FileUpload, *, who: str) -> None:
     session.add(upload)
     await session.flush()
+    completed = upload.upload_status == "completed"
+    await rollup.count(
+        session,
+        who,
+        at=upload.upload_started_at,
+        uploads=1,
+        uploads_completed=int(completed),
+        error=None if completed else upload.error_reason or "unknown",
+    )
 
 
 async def page_of_files(

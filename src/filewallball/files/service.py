@@ -35,6 +35,7 @@ from filewallball.files.download import (
 from filewallball.files.models import File, FileDownload
 from filewallball.files.naming import is_raster, is_textual
 from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
+from filewallball.stats import rollup
 from filewallball.storage import Storage
 
 log = structlog.get_logger(__name__)
@@ -197,6 +198,7 @@ async def describe(
         session,
         stored.id,
         view_type="info",
+        who=rollup.client_label(actor, client.ip),
         client_ip=client.ip,
         user_agent=client.user_agent,
         session_id=client.session_id,
@@ -238,6 +240,7 @@ async def preview(
         session,
         stored.id,
         view_type="preview",
+        who=rollup.client_label(actor, client.ip),
         client_ip=client.ip,
         user_agent=client.user_agent,
         session_id=client.session_id,
@@ -364,6 +367,7 @@ async def download(
                     completed=complete,
                     session_id=client.session_id,
                 ),
+                who=rollup.client_label(actor, client.ip),
                 counts=body is not None,
             )
             await log_session.commit()

@@ -54,6 +54,7 @@ from filewallball.files.naming import (
 from filewallball.files.schemas import StoredFile
 from filewallball.files.service import snapshot
 from filewallball.jobs import queue
+from filewallball.stats import rollup
 from filewallball.storage import BlobWriter, Storage, StorageError
 
 log = structlog.get_logger(__name__)
@@ -139,6 +140,7 @@ class Receiver:
         self.storage = storage
         self.client = client
         self.actor = actor
+        self._who = rollup.client_label(actor, client.ip)
         self.max_file_size = max_file_size
         self.idle_timeout = idle_timeout
         self.scanner = scanner
@@ -332,7 +334,9 @@ class Receiver:
             queue.enqueue(self.session, "md5", **job)
             if is_raster(blob.mime_type):
                 queue.enqueue(self.session, "thumbnail", **job)
-            await repository.record_upload(self.session, self._upload_row(file.id, "completed"))
+            await repository.record_upload(
+                self.session, self._upload_row(file.id, "completed"), who=self._who
+            )
             # Committed here rather than by the session dependency: if it fails, the blob
             # must go too.
             await self.session.commit()
@@ -381,7 +385,9 @@ class Receiver:
         try:
             await self.session.rollback()
             async with self.sessions() as session:
-                await repository.record_upload(session, self._upload_row(None, "failed", reason))
+                await repository.record_upload(
+                    session, self._upload_row(None, "failed", reason), who=self._who
+                )
                 await session.commit()
         except SQLAlchemyError:
             log.warning("upload_failure_not_recorded", reason=reason)

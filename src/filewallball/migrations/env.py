@@ -12,6 +12,7 @@ from filewallball.db import Base, create_engine
 from filewallball.files import models as files_models  # noqa: F401
 from filewallball.jobs import models as jobs_models  # noqa: F401
 from filewallball.settings import load_settings
+from filewallball.stats import models as stats_models  # noqa: F401
 
 config = context.config
 

@@ -1,19 +1,18 @@
-"""The statistics queries. Each one is bounded by an indexed time range or a LIMIT."""
+"""The statistics queries. Activity comes from the roll-ups (a row per day, per client and
+day or month), so that a year of it is a few hundred rows, not a million log rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Row, desc, false, func, select
+from sqlalchemy import Row, and_, desc, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
-from filewallball.access.models import ApiKey
-from filewallball.files.models import File, FileDownload, FileUpload, FileView, file_statistics
-
-Timestamp = InstrumentedAttribute[datetime]
+from filewallball.files.models import File, file_statistics
+from filewallball.stats.models import ClientActivity, DailyActivity, DailyUploadError
+from filewallball.stats.rollup import month_of
 
 
 async def categories(session: AsyncSession) -> Sequence[Row[Any]]:
@@ -21,21 +20,24 @@ async def categories(session: AsyncSession) -> Sequence[Row[Any]]:
     return rows.all()
 
 
-async def count_between(
-    session: AsyncSession, column: Timestamp, start: datetime, end: datetime
-) -> int:
-    value = await session.scalar(select(func.count()).where(column >= start, column < end))
-    return int(value or 0)
-
-
-async def per_day(
-    session: AsyncSession, column: Timestamp, start: datetime, end: datetime
-) -> dict[str, int]:
-    day = func.date(column)
-    rows = await session.execute(
-        select(day, func.count()).where(column >= start, column < end).group_by(day)
+async def activity(session: AsyncSession, since: date, until: date) -> Sequence[DailyActivity]:
+    rows = await session.scalars(
+        select(DailyActivity)
+        .where(DailyActivity.day.between(since, until))
+        .order_by(DailyActivity.day)
     )
-    return {str(when): int(count) for when, count in rows.all()}
+    return rows.all()
+
+
+async def upload_errors(session: AsyncSession, since: date, until: date) -> Sequence[Row[str, int]]:
+    count = func.sum(DailyUploadError.count)
+    rows = await session.execute(
+        select(DailyUploadError.reason, count)
+        .where(DailyUploadError.day.between(since, until))
+        .group_by(DailyUploadError.reason)
+        .order_by(desc(count), DailyUploadError.reason)
+    )
+    return rows.all()
 
 
 async def top_downloaded(session: AsyncSession, limit: int) -> Sequence[Row[str, str, int]]:
@@ -48,61 +50,37 @@ async def top_downloaded(session: AsyncSession, limit: int) -> Sequence[Row[str,
     return rows.all()
 
 
-async def downloads_by_ip(
-    session: AsyncSession, start: datetime, end: datetime, limit: int
-) -> Sequence[Row[str | None, int, int]]:
-    rows = await session.execute(
-        select(
-            FileDownload.downloader_ip,
-            func.count(),
-            func.coalesce(func.sum(FileDownload.bytes_downloaded), 0),
+def periods(since: date, until: date) -> list[tuple[str, date, date]]:
+    """The client_activity rows that cover since..until exactly: whole months as months, the
+    days before the first and after the last whole month as days. (span, first, last)."""
+    first_month = since if since.day == 1 else month_of(month_of(since) + timedelta(days=31))
+    after_months = month_of(until + timedelta(days=1))
+    if first_month >= after_months:
+        return [("day", since, until)]
+    spans = [("month", first_month, month_of(after_months - timedelta(days=1)))]
+    if since < first_month:
+        spans.append(("day", since, first_month - timedelta(days=1)))
+    if after_months <= until:
+        spans.append(("day", after_months, until))
+    return spans
+
+
+async def clients(
+    session: AsyncSession, since: date, until: date, limit: int
+) -> Sequence[Row[str, int, int, int]]:
+    """The busiest clients of the range: most uploads and downloads first."""
+    covered = or_(
+        *(
+            and_(ClientActivity.span == span, ClientActivity.period.between(first, last))
+            for span, first, last in periods(since, until)
         )
-        .where(FileDownload.created_at >= start, FileDownload.created_at < end)
-        .group_by(FileDownload.downloader_ip)
-        .order_by(desc(func.count()))
+    )
+    uploads, downloads = func.sum(ClientActivity.uploads), func.sum(ClientActivity.downloads)
+    rows = await session.execute(
+        select(ClientActivity.client, uploads, downloads, func.sum(ClientActivity.bytes_downloaded))
+        .where(covered)
+        .group_by(ClientActivity.client)
+        .order_by(desc(uploads + downloads), ClientActivity.client)
         .limit(limit)
     )
     return rows.all()
-
-
-async def uploads_by_ip(
-    session: AsyncSession, start: datetime, end: datetime, limit: int
-) -> Sequence[Row[str | None, int]]:
-    rows = await session.execute(
-        select(FileUpload.client_ip, func.count())
-        .where(FileUpload.upload_started_at >= start, FileUpload.upload_started_at < end)
-        .group_by(FileUpload.client_ip)
-        .order_by(desc(func.count()))
-        .limit(limit)
-    )
-    return rows.all()
-
-
-async def uploads_by_key(
-    session: AsyncSession, start: datetime, end: datetime, limit: int
-) -> Sequence[Row[str, int]]:
-    rows = await session.execute(
-        select(ApiKey.key_id, func.count())
-        .join(File, File.owner_key_id == ApiKey.id)
-        .where(File.created_at >= start, File.created_at < end)
-        .group_by(ApiKey.key_id)
-        .order_by(desc(func.count()))
-        .limit(limit)
-    )
-    return rows.all()
-
-
-async def upload_outcomes(
-    session: AsyncSession, start: datetime, end: datetime
-) -> Sequence[Row[str, str | None, int]]:
-    rows = await session.execute(
-        select(FileUpload.upload_status, FileUpload.error_reason, func.count())
-        .where(FileUpload.upload_started_at >= start, FileUpload.upload_started_at < end)
-        .group_by(FileUpload.upload_status, FileUpload.error_reason)
-    )
-    return rows.all()
-
-
-VIEWS_AT = FileView.created_at
-DOWNLOADS_AT = FileDownload.created_at
-UPLOADS_AT = FileUpload.upload_started_at

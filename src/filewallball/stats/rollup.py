@@ -1,0 +1,91 @@
+"""Counting each event into the roll-ups, in the transaction that writes its log row: the
+sums never disagree with the logs, on any replica, whatever commits or rolls back."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Insert
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from filewallball.access.roles import Actor
+from filewallball.db import Base, utcnow
+from filewallball.stats.models import ClientActivity, DailyActivity, DailyUploadError
+
+
+def client_label(actor: Actor, ip: str | None) -> str:
+    """A caller with a key is counted under the key, wherever it calls from."""
+    return f"key:{actor.key_id}" if actor.key_id else f"ip:{ip or 'unknown'}"
+
+
+def _add_to(dialect: str, model: type[Base], rows: list[dict[str, Any]]) -> Insert:
+    """INSERT the rows, or add their counters to the rows already there: atomic on both
+    databases, so concurrent events on the same day never lose a count."""
+    table = model.__table__
+    keys = [column.name for column in table.primary_key]
+    counters = [name for name in rows[0] if name not in keys]
+    if dialect == "sqlite":
+        on_sqlite = sqlite.insert(model).values(rows)
+        return on_sqlite.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: table.c[name] + on_sqlite.excluded[name] for name in counters},
+        )
+    on_mariadb = mysql.insert(model).values(rows)
+    return on_mariadb.on_duplicate_key_update(
+        {name: table.c[name] + on_mariadb.inserted[name] for name in counters}
+    )
+
+
+async def count(
+    session: AsyncSession,
+    client: str,
+    *,
+    at: datetime | None = None,
+    uploads: int = 0,
+    uploads_completed: int = 0,
+    error: str | None = None,
+    downloads: int = 0,
+    bytes_downloaded: int = 0,
+    views: int = 0,
+) -> None:
+    day = (at or utcnow()).date()
+    dialect = session.get_bind().dialect.name
+    # Always in this order, so that two transactions never wait on each other's rows.
+    await session.execute(
+        _add_to(
+            dialect,
+            DailyActivity,
+            [
+                {
+                    "day": day,
+                    "uploads": uploads,
+                    "uploads_completed": uploads_completed,
+                    "downloads": downloads,
+                    "bytes_downloaded": bytes_downloaded,
+                    "views": views,
+                }
+            ],
+        )
+    )
+    if error is not None:
+        await session.execute(
+            _add_to(dialect, DailyUploadError, [{"day": day, "reason": error, "count": 1}])
+        )
+    if uploads or downloads:
+        usage = {"uploads": uploads, "downloads": downloads, "bytes_downloaded": bytes_downloaded}
+        await session.execute(
+            _add_to(
+                dialect,
+                ClientActivity,
+                [
+                    {"span": "day", "period": day, "client": client, **usage},
+                    {"span": "month", "period": month_of(day), "client": client, **usage},
+                ],
+            )
+        )
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
