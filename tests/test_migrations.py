@@ -7,10 +7,17 @@ import subprocess
 import sys
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from filewallball import migrations
+from filewallball.access import models as access_models  # noqa: F401  (registers tables)
+from filewallball.db import Base
+from filewallball.files import models as files_models  # noqa: F401
+from filewallball.jobs import models as jobs_models  # noqa: F401
 from filewallball.settings import Settings
+from filewallball.stats import models as stats_models  # noqa: F401
 from tests.conftest import Backend
 
 TABLES = {
@@ -66,6 +73,13 @@ def test_upgrade_downgrade_upgrade(backend: Backend, database: Engine) -> None:
         "aspx",
     } <= refused
     assert statistics == len(categories)
+
+
+def test_the_migrations_build_what_the_models_describe(backend: Backend, database: Engine) -> None:
+    migrations.upgrade(Settings(database_url=backend.database_url))
+    with database.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
 
 
 def test_mariadb_tables_are_utf8mb4(backend: Backend, database: Engine) -> None:

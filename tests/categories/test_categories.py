@@ -66,3 +66,26 @@ async def test_admins_add_categories_and_move_extensions(
     assert (await admin.put("/admin/extensions/md", json={"category": "nope"})).status_code == 404
     bad = await admin.post("/admin/categories", json={"name": "Bad Name!"})
     assert bad.status_code == 422
+
+
+async def test_private_files_count_only_for_their_owner_and_admins(
+    client: httpx.AsyncClient, client_for: ClientFor
+) -> None:
+    owner, other, admin = (
+        await client_for(Role.uploader),
+        await client_for(Role.uploader),
+        await client_for(Role.admin),
+    )
+    await client.post("/upload", files={"file": ("shared.csv", b"a,b")})
+    await owner.post(
+        "/upload", files={"file": ("secret.csv", b"1,2,3,4")}, data={"is_public": "false"}
+    )
+
+    async def text_totals(http: httpx.AsyncClient) -> tuple[int, int]:
+        listed = {c["name"]: c for c in (await http.get("/categories")).json()}
+        return listed["text"]["file_count"], listed["text"]["total_size"]
+
+    assert await text_totals(client) == (1, 3)
+    assert await text_totals(other) == (1, 3)
+    assert await text_totals(owner) == (2, 10)
+    assert await text_totals(admin) == (2, 10)

@@ -17,9 +17,12 @@ router = APIRouter(tags=["categories"])
     "/categories",
     response_model=list[Category],
     summary="List categories",
-    description="Each category with its extensions, and how many live files and bytes it holds.",
+    description=(
+        "Each category with its extensions, and how many live files and bytes it holds "
+        "among those the caller may see."
+    ),
     responses=AUTH,
 )
 async def categories(session: SessionDep, actor: ActorDep) -> list[Category]:
     require(actor, Permission.read)
-    return await service.all_categories(session)
+    return await service.all_categories(session, actor)

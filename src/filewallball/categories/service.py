@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from filewallball.access.roles import Actor
 from filewallball.categories.schemas import Category, CategoryRequest, ExtensionEntry
 from filewallball.errors import Conflict
-from filewallball.files.models import FileCategory, FileExtension, file_statistics
+from filewallball.files import repository as files_repository
+from filewallball.files.models import File, FileCategory, FileExtension
 
 
-async def all_categories(session: AsyncSession) -> list[Category]:
-    totals = {
-        row.category_id: row for row in (await session.execute(select(file_statistics))).all()
-    }
+async def _totals(
+    session: AsyncSession, seen_by: files_repository.Viewer | None
+) -> dict[int, tuple[int, int]]:
+    """Files and bytes per category id, of the live files `seen_by` may see: another's
+    private file must not show, even as a count."""
+    rows = await session.execute(
+        select(File.file_category_id, func.count(), func.coalesce(func.sum(File.file_size), 0))
+        .where(*files_repository.live_files_seen_by(seen_by))
+        .group_by(File.file_category_id)
+    )
+    return {category_id: (int(count), int(size)) for category_id, count, size in rows.all()}
+
+
+async def all_categories(session: AsyncSession, actor: Actor) -> list[Category]:
+    totals = await _totals(
+        session, None if actor.is_admin else files_repository.Viewer(actor.key_pk)
+    )
     extensions: dict[int, list[ExtensionEntry]] = {}
     for ext in await session.scalars(select(FileExtension).order_by(FileExtension.extension)):
         extensions.setdefault(ext.category_id, []).append(
@@ -28,8 +43,8 @@ async def all_categories(session: AsyncSession) -> list[Category]:
             name=category.name,
             description=category.description,
             extensions=extensions.get(category.id, []),
-            file_count=int(totals[category.id].file_count) if category.id in totals else 0,
-            total_size=int(totals[category.id].total_size or 0) if category.id in totals else 0,
+            file_count=totals.get(category.id, (0, 0))[0],
+            total_size=totals.get(category.id, (0, 0))[1],
         )
         for category in categories
     ]

@@ -90,10 +90,18 @@ class File(Base):
         # The list endpoint: newest first among live files, optionally by extension or category.
         Index(None, "is_deleted", "created_at"),
         Index(None, "file_extension", "is_deleted", "created_at"),
-        # With file_size last it also covers the per-category totals of file_statistics.
-        Index(None, "file_category_id", "is_deleted", "created_at", "file_size"),
+        # Past created_at it also covers the per-category totals: all of them for the
+        # file_statistics view, and those a caller may see for GET /categories.
+        Index(
+            "ix_files_category_totals",
+            "file_category_id",
+            "is_deleted",
+            "created_at",
+            "file_size",
+            "is_public",
+            "owner_key_id",
+        ),
         Index(None, "is_deleted", "download_count"),  # the most downloaded files
-        Index(None, "created_at", "owner_key_id"),  # uploads per key in a time range
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -137,11 +145,6 @@ class FileUpload(Base):
     """One upload attempt, successful or not; failed attempts have no file."""
 
     __tablename__ = "file_uploads"
-    # Covering indexes for the statistics over a time range.
-    __table_args__ = (
-        Index(None, "upload_started_at", "client_ip"),
-        Index(None, "upload_started_at", "upload_status", "error_reason"),
-    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
@@ -170,10 +173,7 @@ class FileView(Base):
 
 class FileDownload(Base):
     __tablename__ = "file_downloads"
-    __table_args__ = (
-        Index(None, "file_id", "created_at"),
-        Index(None, "created_at", "downloader_ip", "bytes_downloaded"),  # usage per client
-    )
+    __table_args__ = (Index(None, "file_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))

@@ -31,11 +31,15 @@ class Viewer:
     key_pk: int | None
 
 
-def visible_to(viewer: Viewer) -> ColumnElement[bool]:
-    """Public files, and the ones the viewer's key owns."""
+def live_files_seen_by(viewer: Viewer | None) -> list[ColumnElement[bool]]:
+    """Conditions for the live files a viewer may see: public ones and those its key owns;
+    every live file when there is no viewer to limit (an admin)."""
+    live: list[ColumnElement[bool]] = [File.is_deleted == false()]
+    if viewer is None:
+        return live
     if viewer.key_pk is None:
-        return File.is_public == true()
-    return or_(File.is_public == true(), File.owner_key_id == viewer.key_pk)
+        return [*live, File.is_public == true()]
+    return [*live, or_(File.is_public == true(), File.owner_key_id == viewer.key_pk)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +168,7 @@ async def page_of_files(
 ) -> tuple[Sequence[File], int]:
     """Live files matching `filters` that `seen_by` may see (all, when None), newest first,
     and how many match in all."""
-    where: list[ColumnElement[bool]] = [File.is_deleted == false()]
-    if seen_by is not None:
-        where.append(visible_to(seen_by))
+    where = live_files_seen_by(seen_by)
     query = select(File.id)
     if filters.category:
         query = query.join(FileCategory, FileCategory.id == File.file_category_id)

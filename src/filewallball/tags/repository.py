@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, delete, false, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.files import repository as files_repository
@@ -54,14 +54,11 @@ async def counts(
     session: AsyncSession, seen_by: files_repository.Viewer | None, limit: int
 ) -> list[tuple[str, int]]:
     """Tags of live files `seen_by` may see (all, when None), most used first."""
-    where: list[ColumnElement[bool]] = [File.is_deleted == false()]
-    if seen_by is not None:
-        where.append(files_repository.visible_to(seen_by))
     rows = await session.execute(
         select(FileTag.tag_name, func.count(FileTagRelation.file_id).label("uses"))
         .join(FileTagRelation, FileTagRelation.tag_id == FileTag.id)
         .join(File, File.id == FileTagRelation.file_id)
-        .where(*where)
+        .where(*files_repository.live_files_seen_by(seen_by))
         .group_by(FileTag.tag_name)
         .order_by(func.count(FileTagRelation.file_id).desc(), FileTag.tag_name)
         .limit(limit)
