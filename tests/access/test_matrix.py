@@ -1,4 +1,4 @@
-"""Every endpoint, every role, public or private, own or another's file: one table."""
+"""Every file endpoint, every role, public or private, own or another's file: one table."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ pytestmark = pytest.mark.anyio
 
 ROLES = ["admin", "uploader", "viewer", "anonymous"]
 FILES = ["public-own", "private-own", "public-other", "private-other"]
-READS = ["info", "download", "view"]
+READS = ["info", "download", "head", "view"]
+CHANGES = ["make-private", "tag-add", "tag-replace", "tag-remove"]
 # Viewers cannot upload, and anonymous uploads have no owner: neither ever owns a file.
 CALLERS_AND_FILES = [
     (role, file)
@@ -36,7 +37,7 @@ def expected(action: str, role: str, file: str) -> int:
         return 404  # another's private file does not exist, not even for refusing
     if action == "delete":
         return 204 if role == "admin" or (own and role == "uploader") else 403
-    if action == "make-private":
+    if action in CHANGES:
         return 200 if role == "admin" or (own and role == "uploader") else 403
     raise AssertionError(action)
 
@@ -51,7 +52,7 @@ async def make_file(owner: httpx.AsyncClient, public: bool) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("role", "file"), CALLERS_AND_FILES)
-@pytest.mark.parametrize("action", [*READS, "list", "make-private", "delete"])
+@pytest.mark.parametrize("action", [*READS, "list", *CHANGES, "delete"])
 async def test_access_matrix(client_for: ClientFor, role: str, file: str, action: str) -> None:
     caller = await client_for(None if role == "anonymous" else Role(role))
     other = await client_for(Role.uploader)
@@ -63,6 +64,8 @@ async def test_access_matrix(client_for: ClientFor, role: str, file: str, action
         response = await caller.get(f"/files/{file_id}")
     elif action == "download":
         response = await caller.get(f"/download/{file_id}")
+    elif action == "head":
+        response = await caller.head(f"/download/{file_id}")
     elif action == "view":
         response = await caller.get(f"/view/{file_id}")
     elif action == "list":
@@ -71,6 +74,12 @@ async def test_access_matrix(client_for: ClientFor, role: str, file: str, action
         assert (file_id in listed) == (expected("info", role, file) == 200)
     elif action == "make-private":
         response = await caller.patch(f"/files/{file_id}", json={"is_public": False})
+    elif action == "tag-add":
+        response = await caller.post(f"/files/{file_id}/tags", json={"tags": ["seen"]})
+    elif action == "tag-replace":
+        response = await caller.put(f"/files/{file_id}/tags", json={"tags": ["seen"]})
+    elif action == "tag-remove":
+        response = await caller.delete(f"/files/{file_id}/tags/seen")
     else:
         response = await caller.delete(f"/files/{file_id}")
     assert response.status_code == expected(action, role, file), response.text
