@@ -120,9 +120,14 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def problem_for(error: FileWallBallError) -> JSONResponse:
+    """The answer to one of our errors, whether raised in an endpoint or refused by middleware."""
+    return problem(error.status, error.detail, slug=error.slug, headers=error.headers)
+
+
 async def _on_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FileWallBallError)
-    return problem(exc.status, exc.detail, slug=exc.slug, headers=exc.headers)
+    return problem_for(exc)
 
 
 async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:

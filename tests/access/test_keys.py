@@ -84,17 +84,51 @@ async def test_a_bad_key_is_401_never_anonymous(
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_wrong_and_missing_keys_get_the_same_answer(settings: Settings) -> None:
+UNKNOWN_KEY = "fwb_000000000000_" + "A" * 43  # well formed: it is looked up, and not found
+
+
+@pytest.mark.parametrize(
+    ("anonymous_role", "method", "path"),
+    [
+        ("uploader", "GET", "/admin/keys"),
+        ("viewer", "GET", "/admin/keys"),
+        ("viewer", "POST", "/upload"),
+        ("none", "GET", "/admin/keys"),
+        ("none", "GET", "/files"),
+    ],
+)
+@pytest.mark.parametrize("wrong_key", [UNKNOWN_KEY, "nonsense"])
+async def test_wrong_and_missing_keys_get_the_same_answer(
+    settings: Settings, anonymous_role: str, method: str, path: str, wrong_key: str
+) -> None:
+    app = create_app(settings.model_copy(update={"anonymous_role": anonymous_role}))
+    async with app.router.lifespan_context(app):
+
+        async def send(ip: str, headers: dict[str, str]) -> httpx.Response:
+            # Each from its own address, so that both start from the same rate-limit budget.
+            transport = httpx.ASGITransport(app=app, client=(ip, 1))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                return await http.request(method, path, headers=headers)
+
+        missing = await send("192.0.2.21", {})
+        wrong = await send("192.0.2.22", {"Authorization": f"Bearer {wrong_key}"})
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.content == wrong.content
+    assert missing.headers["www-authenticate"] == 'Bearer realm="filewallball"'
+
+    def comparable(response: httpx.Response) -> list[tuple[str, str]]:
+        return sorted((k, v) for k, v in response.headers.items() if k != "x-request-id")
+
+    assert comparable(missing) == comparable(wrong)
+
+
+async def test_probes_need_no_key(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"anonymous_role": "none"}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            missing = await http.get("/files")
-            wrong = await http.get("/files", headers={"Authorization": "Bearer fwb_bad"})
-            health = await http.get("/health/live")
-    assert missing.status_code == wrong.status_code == 401
-    assert missing.json() == wrong.json()
-    assert health.status_code == 200  # probes need no key
+            assert (await http.get("/health/live")).status_code == 200
+            assert (await http.get("/files")).status_code == 401
 
 
 @pytest.mark.parametrize("parameter", ["api_key", "key", "token", "access_token", "API_KEY"])

@@ -13,15 +13,15 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filewallball.access import keys
 from filewallball.access.network import client_address, client_bucket
 from filewallball.access.ratelimit import LimiterUnavailable, RouteClass
-from filewallball.access.roles import Actor, Role
+from filewallball.access.roles import Actor, Role, key_required
 from filewallball.deps import AppState
-from filewallball.errors import problem
+from filewallball.errors import problem, problem_for
 
 log = structlog.get_logger("filewallball.access")
 
@@ -45,13 +45,17 @@ def presented_key(headers: Headers) -> str | None:
     return headers.get("x-api-key")
 
 
-def _unauthorized() -> JSONResponse:
-    # The same answer for a wrong, revoked or missing key: it tells a guesser nothing.
+def key_in_url(query_string: bytes) -> bool:
+    query = QueryParams(query_string)
+    return bool(KEY_PARAMETERS & {name.lower() for name in query})
+
+
+def _key_in_url() -> JSONResponse:
     return problem(
-        401,
-        "A valid API key is required: send it as 'Authorization: Bearer <key>'.",
-        slug="unauthorized",
-        headers={"WWW-Authenticate": 'Bearer realm="filewallball"'},
+        400,
+        "API keys are refused in the URL, where logs and proxies keep them. "
+        "Send 'Authorization: Bearer <key>'.",
+        slug="key-in-url",
     )
 
 
@@ -89,28 +93,21 @@ class AccessGuard:
             )
 
         rules = await state.policy.rules()
-        # Denied networks are turned away before anything costs a database query.
+        # Denied networks are turned away before anything costs a database query or a counter.
         if not rules.admits(address):
             await audit("ip_denied")
             await _ip_denied()(scope, receive, send)
             return
 
-        if KEY_PARAMETERS & {name.lower() for name in QueryParams(scope["query_string"])}:
-            await audit("auth_failed", reason="key_in_url")
-            response = problem(
-                400,
-                "API keys are refused in the URL, where logs and proxies keep them. "
-                "Send 'Authorization: Bearer <key>'.",
-                slug="key-in-url",
-            )
-            await response(scope, receive, send)
-            return
-
         actor = Actor(
             role=None if settings.anonymous_role == "none" else Role(settings.anonymous_role)
         )
+        refusal: Response | None = None
+        reason = ""
         key = presented_key(headers)
-        if key is not None:
+        if key_in_url(scope["query_string"]):
+            refusal, reason = _key_in_url(), "key_in_url"
+        elif key is not None:
             try:
                 async with state.sessions() as session:
                     authenticated = await keys.authenticate(session, key)
@@ -120,24 +117,26 @@ class AccessGuard:
                 )
                 return
             if authenticated is None:
-                await audit("auth_failed", reason="bad_key")
-                await _unauthorized()(scope, receive, send)
-                return
-            actor = authenticated
-        request_state["actor"] = actor
+                refusal, reason = problem_for(key_required()), "bad_key"
+            else:
+                actor = authenticated
         is_open = path.startswith(OPEN_PATHS)
-        if actor.role is None and not is_open:
-            await audit("auth_failed", reason="no_key")
-            await _unauthorized()(scope, receive, send)
-            return
-
-        if not rules.admits_role(address, actor.role):
-            await audit("ip_denied", actor.label)
-            await _ip_denied()(scope, receive, send)
-            return
+        if refusal is None and actor.role is None and not is_open:
+            refusal, reason = problem_for(key_required()), "no_key"
+        request_state["actor"] = actor
 
         limit_headers: dict[str, str] = {}
-        if settings.rate_limit_enabled and not is_open:
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start" and limit_headers:
+                response_headers = MutableHeaders(scope=message)
+                for name, value in limit_headers.items():
+                    response_headers.setdefault(name, value)
+            await send(message)
+
+        # A refused request counts too, against its address, even on the open paths: a client
+        # guessing keys runs into the limit like any other.
+        if settings.rate_limit_enabled and (refusal is not None or not is_open):
             kind = route_class(method, path)
             client = actor.label if actor.key_id else client_bucket(address)
             try:
@@ -152,7 +151,7 @@ class AccessGuard:
                     )(scope, receive, send)
                     return
             else:
-                limit_headers = verdict.headers
+                limit_headers.update(verdict.headers)
                 if not verdict.allowed:
                     await audit("rate_limited", actor.label, route_class=kind.value)
                     retry = str(max(verdict.reset_after, 1))
@@ -164,11 +163,12 @@ class AccessGuard:
                     )(scope, receive, send)
                     return
 
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start" and limit_headers:
-                response_headers = MutableHeaders(scope=message)
-                for name, value in limit_headers.items():
-                    response_headers.setdefault(name, value)
-            await send(message)
-
+        if refusal is not None:
+            await audit("auth_failed", reason=reason)
+            await refusal(scope, receive, send_with_limits)
+            return
+        if not rules.admits_role(address, actor.role):
+            await audit("ip_denied", actor.label)
+            await _ip_denied()(scope, receive, send_with_limits)
+            return
         await self.app(scope, receive, send_with_limits)

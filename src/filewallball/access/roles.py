@@ -60,13 +60,19 @@ class Actor:
         return self.role is not None and RANK[role] <= RANK[self.role]
 
 
+def key_required() -> Unauthorized:
+    """The one 401 there is: a wrong, revoked or missing key all get exactly this answer, so
+    that it tells a guesser nothing."""
+    return Unauthorized(
+        "A valid API key is required: send it as 'Authorization: Bearer <key>'.",
+        headers={"WWW-Authenticate": 'Bearer realm="filewallball"'},
+    )
+
+
 def require(actor: Actor, permission: Permission) -> None:
     """Refuse unless the actor holds `permission`: 401 when a key would help, else 403."""
     if actor.can(permission):
         return
     if actor.is_anonymous:
-        raise Unauthorized(
-            "This needs an API key: send it as 'Authorization: Bearer <key>'.",
-            headers={"WWW-Authenticate": 'Bearer realm="filewallball"'},
-        )
+        raise key_required()
     raise Forbidden(f"The {actor.role} role may not do this.")
