@@ -100,6 +100,40 @@ def test_role_lists_and_allow_lists() -> None:
     assert not rules.permits(ip_address("192.0.2.1"), Role.viewer)
 
 
+def test_a_role_deny_list_refuses_that_role_only() -> None:
+    rules = NetworkRules(
+        role_allow={Role.admin: (ip_network("10.0.0.0/8"),)},
+        role_deny={Role.admin: (ip_network("10.6.0.0/16"),), Role.uploader: (ip_network("::/0"),)},
+    )
+    assert rules.permits(ip_address("10.1.0.1"), Role.admin)
+    assert not rules.permits(ip_address("10.6.0.1"), Role.admin)  # deny wins over allow
+    assert not rules.permits(ip_address("::ffff:10.6.0.1"), Role.admin)
+    assert rules.permits(ip_address("10.6.0.1"), Role.viewer)
+    assert not rules.permits(ip_address("2001:db8::1"), Role.uploader)
+    assert rules.permits(ip_address("192.0.2.1"), Role.uploader)
+
+
+@pytest.mark.anyio
+async def test_admins_deny_a_role_from_a_network_at_run_time(client_for: ClientFor) -> None:
+    admin = await client_for(Role.admin)
+    listed = {item["key"] for item in (await admin.get("/admin/settings")).json()}
+    assert {"ip.deny.admin", "ip.deny.uploader", "ip.deny.viewer"} <= listed
+    changed = await admin.put("/admin/settings/ip.deny.uploader", json={"value": "198.51.100.0/24"})
+    assert changed.status_code == 200
+    assert changed.json()["source"] == "runtime"
+
+    uploader_there = await client_for(Role.uploader, ip="198.51.100.9")
+    viewer_there = await client_for(Role.viewer, ip="198.51.100.9")
+    uploader_elsewhere = await client_for(Role.uploader, ip="203.0.113.9")
+    refused = await uploader_there.get("/files")
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/ip-denied"
+    assert (await viewer_there.get("/files")).status_code == 200
+    assert (await uploader_elsewhere.get("/files")).status_code == 200
+    denials = (await admin.get("/admin/audit", params={"action": "ip_denied"})).json()
+    assert [item["client_ip"] for item in denials["items"]] == ["198.51.100.9"]
+
+
 @pytest.mark.anyio
 async def test_denied_networks_get_403_and_an_audit_entry(
     settings: Settings, client_for: ClientFor

@@ -100,20 +100,25 @@ class NetworkRules:
     allow: tuple[Network, ...] = ()
     deny: tuple[Network, ...] = ()
     role_allow: dict[Role, tuple[Network, ...]] = field(default_factory=dict)
+    role_deny: dict[Role, tuple[Network, ...]] = field(default_factory=dict)
 
     def admits(self, address: Address | None) -> bool:
         """The global lists: deny wins; a non-empty allow list admits only its networks."""
-        if address is None:
-            return not self.allow
-        if within(address, self.deny):
-            return False
-        return not self.allow or within(address, self.allow)
+        return _admitted(address, self.allow, self.deny)
 
     def admits_role(self, address: Address | None, role: Role | None) -> bool:
-        role_list = self.role_allow.get(role) if role is not None else None
-        if not role_list:
+        """The role's own lists, the same way; no role (anonymous access off) has none."""
+        if role is None:
             return True
-        return address is not None and within(address, role_list)
+        return _admitted(address, self.role_allow.get(role, ()), self.role_deny.get(role, ()))
 
     def permits(self, address: Address | None, role: Role | None) -> bool:
         return self.admits(address) and self.admits_role(address, role)
+
+
+def _admitted(address: Address | None, allow: Sequence[Network], deny: Sequence[Network]) -> bool:
+    if address is None:  # unknown: no deny list can name it, and no allow list admits it
+        return not allow
+    if within(address, deny):
+        return False
+    return not allow or within(address, allow)

@@ -23,6 +23,7 @@ RULE_KEYS = {
     "ip.allow": "Only these networks may use the service (empty: everyone).",
     "ip.deny": "These networks may not use the service.",
     **{f"ip.allow.{role.value}": f"Only these networks may act as {role.value}." for role in Role},
+    **{f"ip.deny.{role.value}": f"These networks may not act as {role.value}." for role in Role},
 }
 
 
@@ -47,6 +48,7 @@ class PolicySource:
                 )
                 for role in Role
             },
+            role_deny={role: pick(f"ip.deny.{role.value}", ()) for role in Role},
         )
 
     async def rules(self) -> NetworkRules:
