@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-# The interactive docs load Swagger UI's script and style from its CDN.
-DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
-    "frame-ancestors 'none'"
-)
 DOCS_PATHS = ("/docs", "/redoc")
+INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def docs_csp(page: bytes) -> str:
+    """The interactive docs load Swagger UI from its CDN and start it with an inline script:
+    that exact script is allowed by its hash, and no other inline script can run."""
+    hashes = "".join(
+        f" 'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in INLINE_SCRIPT.findall(page)
+    )
+    return (
+        f"default-src 'none'; script-src 'self' https://cdn.jsdelivr.net{hashes}; "
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+        "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+        "frame-ancestors 'none'"
+    )
 
 
 PERMISSIONS_POLICY = (
@@ -31,19 +44,34 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else API_CSP
+        is_docs = scope["path"].startswith(DOCS_PATHS)
+        held: list[Message] = []
 
         async def send_with_headers(message: Message) -> None:
+            if is_docs:
+                # A docs page is small and whole: hold it to hash its inline script.
+                held.append(message)
+                if message["type"] == "http.response.start" or message.get("more_body"):
+                    return
+                start, *body = held
+                page = b"".join(part.get("body", b"") for part in body)
+                self._secure(start, docs_csp(page))
+                for part in (start, *body):
+                    await send(part)
+                return
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", csp)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-                headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-                if self.hsts:
-                    headers.setdefault("Strict-Transport-Security", HSTS)
+                self._secure(message, API_CSP)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _secure(self, start: Message, csp: str) -> None:
+        headers = MutableHeaders(scope=start)
+        headers.setdefault("Content-Security-Policy", csp)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if self.hsts:
+            headers.setdefault("Strict-Transport-Security", HSTS)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 import httpx
 import pytest
 
@@ -85,3 +89,22 @@ async def test_filenames_cannot_inject_into_headers(client: httpx.AsyncClient, n
     fallback = value.split('filename="', 1)[1].split('"', 1)[0]
     assert ";" not in fallback
     assert value.startswith("attachment;")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/docs/oauth2-redirect"])
+async def test_the_docs_run_only_their_own_inline_script(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    response = await client.get(page)
+
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
+    )
+    scripts = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    assert response.status_code == 200
+    assert scripts
+    assert "'unsafe-inline'" not in policy["script-src"]
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy["script-src"].split()
