@@ -16,7 +16,7 @@ from redis import Redis
 from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
-from tests.conftest import Backend
+from tests.conftest import Backend, ClientFor
 
 pytestmark = pytest.mark.anyio
 
@@ -44,6 +44,56 @@ async def test_over_the_limit_is_429_with_retry_after(settings: Settings) -> Non
     assert refused.headers["ratelimit-limit"] == "2"
     assert refused.headers["ratelimit-remaining"] == "0"
     assert uploads[0].headers["ratelimit-remaining"] == "1"
+
+
+async def test_a_client_guessing_keys_runs_into_the_limit(
+    settings: Settings, client_for: ClientFor
+) -> None:
+    app = create_app(settings.model_copy(update={"rate_limit_reads": "3/minute"}))
+    guess = {"Authorization": "Bearer fwb_0123456789ab_" + "B" * 43}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.30", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            guesses = [(await http.get("/files", headers=guess)).status_code for _ in range(4)]
+            # The address's budget is spent: asking without a key is refused as well.
+            anonymous = await http.get("/files")
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.31", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            # Probes are never limited, but a failed authentication on one counts.
+            on_probe = [
+                (await http.get("/health/live", headers=guess)).status_code for _ in range(4)
+            ]
+    assert guesses == [401, 401, 401, 429]
+    assert anonymous.status_code == 429
+    assert on_probe == [401, 401, 401, 429]
+    admin = await client_for(Role.admin)
+    hits = (await admin.get("/admin/audit", params={"action": "rate_limited"})).json()
+    assert {item["client_ip"] for item in hits["items"]} == {"192.0.2.30", "192.0.2.31"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/healthXYZ", "/health/live/x", "/metricsfoo", "/metrics/%2E%2E/files", "/docs/x"]
+)
+async def test_open_paths_are_matched_whole(settings: Settings, path: str) -> None:
+    app = create_app(settings.model_copy(update={"anonymous_role": "none"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            lookalike = await http.get(path)
+            probe = await http.get("/health/live")
+    assert lookalike.status_code == 401
+    assert probe.status_code == 200
+
+
+async def test_only_probes_go_uncounted(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"rate_limit_reads": "2/minute"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.32", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            probes = [(await http.get("/metrics")).status_code for _ in range(4)]
+            lookalikes = [(await http.get("/healthXYZ")).status_code for _ in range(3)]
+    assert probes == [200, 200, 200, 200]
+    assert lookalikes == [404, 404, 429]
 
 
 async def test_each_key_has_its_own_budget(settings: Settings) -> None:

@@ -25,8 +25,10 @@ from filewallball.errors import problem, problem_for
 
 log = structlog.get_logger("filewallball.access")
 
-# Probes, metrics and docs answer without a key (network rules still apply).
-OPEN_PATHS = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")
+# Probes, metrics and docs answer without a key (network rules still apply). Matched whole:
+# a prefix would open `/healthXYZ` or `/metrics/../files` too.
+PROBES = frozenset({"/health/live", "/health/ready", "/metrics"})
+OPEN_PATHS = PROBES | {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 KEY_PARAMETERS = {"api_key", "apikey", "key", "token", "access_token", "x-api-key"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -120,7 +122,7 @@ class AccessGuard:
                 refusal, reason = problem_for(key_required()), "bad_key"
             else:
                 actor = authenticated
-        is_open = path.startswith(OPEN_PATHS)
+        is_open = path in OPEN_PATHS
         if refusal is None and actor.role is None and not is_open:
             refusal, reason = problem_for(key_required()), "no_key"
         request_state["actor"] = actor
@@ -134,9 +136,10 @@ class AccessGuard:
                     response_headers.setdefault(name, value)
             await send(message)
 
-        # A refused request counts too, against its address, even on the open paths: a client
+        # Probes are never limited, so that a busy node cannot get its replicas restarted. A
+        # refused request always counts, against its address, even on a probe: a client
         # guessing keys runs into the limit like any other.
-        if settings.rate_limit_enabled and (refusal is not None or not is_open):
+        if settings.rate_limit_enabled and (refusal is not None or path not in PROBES):
             kind = route_class(method, path)
             client = actor.label if actor.key_id else client_bucket(address)
             try:
