@@ -182,6 +182,25 @@ def test_50_concurrent_uploads_are_all_intact(
         live.process.wait(timeout=20)
 
 
+def test_delete_answers_404_at_once_on_every_worker(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path
+) -> None:
+    # On SQLite this runs without Redis: each worker would otherwise keep its own cache.
+    live = start_server(clean_backend, storage_dir, tmp_path, workers=2)
+    try:
+        # A new connection per request spreads them over both workers.
+        with httpx.Client(base_url=live.url, headers={"Connection": "close"}) as http:
+            created = http.post("/upload", files={"file": ("gone.txt", b"soon gone")}).json()
+            info = f"/files/{created['file_id']}"
+            assert [http.get(info).status_code for _ in range(20)] == [200] * 20
+            deleted = http.delete(info, headers={"X-Delete-Token": created["delete_token"]})
+            assert deleted.status_code == 204
+            assert [http.get(info).status_code for _ in range(20)] == [404] * 20
+    finally:
+        live.process.terminate()
+        live.process.wait(timeout=20)
+
+
 def test_client_disconnecting_mid_upload_leaves_no_row_and_no_blob(
     server: LiveServer, database: Engine
 ) -> None:

@@ -66,10 +66,13 @@ def serve(
     if workers > 1:
         _share_metrics_between_workers()
         if not settings.redis_url:
+            # Private caches would let one worker serve a file another has deleted; the
+            # workers read this from the environment they inherit.
+            os.environ["FWB_MEMORY_CACHE"] = "false"
             log.warning(
-                "in_process_cache_with_workers",
-                detail="each worker caches on its own; a delete reaches the others within "
-                "FWB_CACHE_TTL. Set FWB_REDIS_URL to share one cache.",
+                "no_shared_cache",
+                detail="several workers without FWB_REDIS_URL: metadata is read from the "
+                "database on every request. Set FWB_REDIS_URL to cache it for all workers.",
             )
     log.info("serving", url=f"http://{host}:{port}", server=server.value, workers=workers)
     if server is Server.granian:

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Cache: in-process unless a Redis URL is given
     redis_url: str | None = None
     cache_ttl: Annotated[int, Field(ge=1, le=86_400)] = 300
+    # Without Redis: false reads metadata from the database every time, so that several worker
+    # processes never serve a file another one deleted. `serve --workers 2+` sets it false.
+    memory_cache: bool = True
 
     # Limits
     max_file_size: Annotated[int, Field(ge=1)] = 100 * MiB

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from filewallball.cache import Cache, CacheUnavailable
+from filewallball.cache import Cache, CacheUnavailable, create_cache
 from filewallball.cache.memory import MemoryCache
 from filewallball.cache.redis import RedisCache
+from filewallball.settings import Settings
 
 pytestmark = pytest.mark.anyio
 REDIS_URL = os.environ.get("FWB_TEST_REDIS_URL")
@@ -52,3 +53,15 @@ async def test_unreachable_redis_raises_cache_unavailable() -> None:
         with pytest.raises(CacheUnavailable):
             await operation
     await cache.close()
+
+
+async def test_without_memory_cache_nothing_is_kept() -> None:
+    cache = create_cache(Settings(redis_url=None, memory_cache=False))
+    assert cache.name == "none"
+    await cache.set("k", b"value")
+    await cache.add("k", b"value")
+    assert await cache.get("k") is None
+
+
+def test_memory_cache_is_the_single_process_default() -> None:
+    assert create_cache(Settings(redis_url=None)).name == "memory"
