@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from filewallball import __version__, health
+from filewallball.access import audit
 from filewallball.access.audit import Auditor
 from filewallball.access.clamav import Scanner
 from filewallball.access.gate import UploadGate
@@ -23,7 +24,7 @@ from filewallball.cache import create_cache
 from filewallball.categories.router import router as categories_router
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
-from filewallball.errors import install_error_handlers
+from filewallball.errors import Forbidden, Unauthorized, install_error_handlers
 from filewallball.files import service as files_service
 from filewallball.files.router import problem_response
 from filewallball.files.router import router as files_router
@@ -136,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=GUARD_RESPONSES,
     )
     install_error_handlers(app)
+    for refusal in (Unauthorized, Forbidden):
+        app.add_exception_handler(refusal, audit.on_refusal)
     # Added innermost first: request context → security headers → CORS → access guard → routes.
     app.add_middleware(AccessGuard)
     app.add_middleware(

@@ -82,3 +82,32 @@ async def test_rate_limit_hits_are_audited_once_not_per_request(
     hits = (await admin.get("/admin/audit", params={"action": "rate_limited"})).json()
     assert hits["total"] == 1
     assert hits["items"][0]["client_ip"] == "192.0.2.77"
+
+
+async def test_refusals_inside_endpoints_are_audited_once_a_minute(
+    client: httpx.AsyncClient, client_for: ClientFor
+) -> None:
+    owner = await client_for(Role.uploader)
+    other = await client_for(Role.uploader, ip="192.0.2.41")
+    viewer = await client_for(Role.viewer, ip="192.0.2.42")
+    created = (await owner.post("/upload", files={"file": ("a.txt", b"x")})).json()
+    file_id = created["file_id"]
+
+    assert (await client.get("/admin/audit")).status_code == 401  # anonymous, not an admin
+    assert (await other.delete(f"/files/{file_id}")).status_code == 403
+    assert (await other.put(f"/files/{file_id}/tags", json={"tags": ["x"]})).status_code == 403
+    assert (await viewer.get("/admin/keys")).status_code == 403
+    assert (await viewer.get("/admin/keys")).status_code == 403
+
+    admin = await client_for(Role.admin)
+    failures = (await admin.get("/admin/audit", params={"action": "auth_failed"})).json()
+    seen = sorted((e["client_ip"], e["target"], e["outcome"]) for e in failures["items"])
+    # One entry per client a minute: the second refusal of each client is not written again.
+    assert seen == [
+        ("192.0.2.41", f"/files/{file_id}", "denied"),
+        ("192.0.2.42", "/admin/keys", "denied"),
+        ("203.0.113.7", "/admin/audit", "denied"),
+    ]
+    actors = {e["client_ip"]: e["actor"] for e in failures["items"]}
+    assert actors["203.0.113.7"] == "anonymous"
+    assert actors["192.0.2.41"] == f"key:{other.headers['Authorization'].split('_')[1]}"
