@@ -192,21 +192,55 @@ async def test_type_comes_from_content_not_from_the_client(client: httpx.AsyncCl
     assert unknown_extension.json()["category"] == "other"
 
 
+class PartialBody:
+    """A request body that declares far more than it holds, and notes what the server pulled:
+    a server that waited for the declared bytes would find the body cut short instead."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+        self.pulled = 0
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        for chunk in self.chunks:
+            self.pulled += 1
+            yield chunk
+
+
+FILE_HEAD = b'--b\r\nContent-Disposition: form-data; name="file"; filename="NAME"\r\n\r\n'
+
+
+async def send_declaring(
+    http: httpx.AsyncClient, declared: int, body: PartialBody
+) -> httpx.Response:
+    return await http.post(
+        "/upload",
+        content=aiter(body),
+        headers={
+            "content-type": "multipart/form-data; boundary=b",
+            "content-length": str(declared),
+        },
+    )
+
+
 async def test_too_large_by_content_length_is_refused_before_reading(
     settings: Settings, storage_dir: Path, database: Engine
 ) -> None:
     from filewallball.app import create_app
 
     app = create_app(settings.model_copy(update={"max_file_size": 1000}))
+    body = PartialBody(FILE_HEAD.replace(b"NAME", b"big.bin"), b"x" * 10)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            big = await upload(http, "big.bin", b"x" * 200_000)
+            declared_huge = await send_declaring(http, 10 * 1024 * 1024 * 1024, body)
             small_but_over = await upload(http, "over.bin", b"x" * 1001)
             at_limit = await upload(http, "ok.bin", b"x" * 1000)
 
-    assert big.status_code == 413
-    assert big.headers["content-type"] == "application/problem+json"
+    assert declared_huge.status_code == 413
+    assert declared_huge.headers["content-type"] == "application/problem+json"
+    assert body.pulled == 0  # not one byte of the body was read
+    assert count_rows(database, "file_uploads", "error_reason = 'too_large'") == 2
+    assert count_rows(database, "file_uploads", "bytes_received = 0") == 1
     assert small_but_over.status_code == 413  # counted while streaming
     assert at_limit.status_code == 201
     assert len(blobs_in(storage_dir)) == 1
