@@ -16,7 +16,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball import migrations
-from filewallball.access import keys
+from filewallball.access import audit, keys
 from filewallball.access.roles import Role
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.log import configure_logging
@@ -115,6 +115,7 @@ def migrate(
 
 
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+CLI_ACTOR = "cli"  # who the audit log says changed a key from the command line
 cli.add_typer(keys_cli, name="keys")
 
 
@@ -136,7 +137,21 @@ def create_key(
 ) -> None:
     """Create a key and print it. It is shown this once; only its hash is stored."""
     settings = _settings()
-    issued = asyncio.run(_with_session(lambda s: keys.issue(s, name, role), settings))
+
+    async def create(session: AsyncSession) -> keys.IssuedKey:
+        issued = await keys.issue(session, name, role)
+        # In the key's own transaction: no key without its audit entry, and the reverse.
+        session.add(
+            audit.entry(
+                "key_created",
+                actor=CLI_ACTOR,
+                target=f"key:{issued.key.key_id}",
+                detail={"role": role.value},
+            )
+        )
+        return issued
+
+    issued = asyncio.run(_with_session(create, settings))
     typer.echo(f"key id:  {issued.key.key_id}\nrole:    {role.value}\nkey:     {issued.secret}")
     typer.echo("Store the key now: it cannot be shown again.", err=True)
 
@@ -160,6 +175,7 @@ def revoke_key(key_id: Annotated[str, typer.Argument(help="The key id from `keys
         if key is None:
             return False
         await keys.revoke(session, key)
+        session.add(audit.entry("key_revoked", actor=CLI_ACTOR, target=f"key:{key_id}"))
         return True
 
     if not asyncio.run(_with_session(revoke, settings)):

@@ -54,6 +54,18 @@ async def test_cli_creates_lists_and_revokes_keys(
     assert refused.status_code == 401
     assert "revoked" in cli(clean_backend, "list").stdout
     assert cli(clean_backend, "revoke", "nonexistent0").returncode == 1
+    with database.connect() as connection:
+        audited = connection.execute(
+            text(
+                "SELECT actor, action, target, outcome, detail FROM audit_logs WHERE actor = 'cli'"
+            )
+        ).all()
+    assert sorted((row.action, row.target, row.outcome) for row in audited) == [
+        ("key_created", f"key:{key_id}", "success"),
+        ("key_revoked", f"key:{key_id}", "success"),
+    ]
+    assert '"role": "uploader"' in str([row.detail for row in audited])
+    assert secret.split("_", 2)[2] not in str(audited)
 
 
 async def test_key_works_as_bearer_or_x_api_key(app: FastAPI, client_for: ClientFor) -> None:

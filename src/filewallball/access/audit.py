@@ -20,6 +20,38 @@ from filewallball.errors import FileWallBallError, problem_for
 log = structlog.get_logger("filewallball.audit")
 
 
+def entry(
+    action: str,
+    *,
+    actor: str,
+    target: str | None,
+    outcome: str = "success",
+    client_ip: str | None = None,
+    request_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditLog:
+    """An audit row, also written to the log; the caller adds it to a transaction."""
+    detail = detail or {}
+    log.info(
+        "audit",
+        action=action,
+        actor=actor,
+        target=target,
+        outcome=outcome,
+        client_ip=client_ip,
+        **detail,
+    )
+    return AuditLog(
+        actor=actor,
+        action=action,
+        target=target[:100] if target else None,  # a path is as long as a client likes
+        outcome=outcome,
+        client_ip=client_ip,
+        request_id=request_id,
+        detail=json.dumps(detail, default=str)[:4000] if detail else None,
+    )
+
+
 class Auditor:
     """Builds audit rows, and writes them in their own transaction when the request's own
     transaction cannot carry them (denials before any endpoint, failures that roll back)."""
@@ -28,36 +60,6 @@ class Auditor:
         self._sessions = sessions
         # A flooding client is recorded once a minute per kind, not once per refused request.
         self._recent: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=60)
-
-    def entry(
-        self,
-        action: str,
-        *,
-        actor: str,
-        target: str | None,
-        outcome: str,
-        client_ip: str | None,
-        request_id: str | None,
-        detail: dict[str, Any],
-    ) -> AuditLog:
-        log.info(
-            "audit",
-            action=action,
-            actor=actor,
-            target=target,
-            outcome=outcome,
-            client_ip=client_ip,
-            **detail,
-        )
-        return AuditLog(
-            actor=actor,
-            action=action,
-            target=target[:100] if target else None,  # a path is as long as a client likes
-            outcome=outcome,
-            client_ip=client_ip,
-            request_id=request_id,
-            detail=json.dumps(detail, default=str)[:4000] if detail else None,
-        )
 
     async def write(self, entry: AuditLog) -> bool:
         try:
@@ -86,7 +88,7 @@ class Auditor:
         if once_a_minute and seen in self._recent:
             return
         written = await self.write(
-            self.entry(
+            entry(
                 action,
                 actor=actor,
                 target=target,
@@ -127,7 +129,7 @@ class Audit:
     def _entry(
         self, action: str, target: str | None, outcome: str, detail: dict[str, Any]
     ) -> AuditLog:
-        return self.auditor.entry(
+        return entry(
             action,
             actor=self.actor,
             target=target,
