@@ -267,6 +267,31 @@ async def test_extension_limit_applies_below_the_global_one(
             )
 
 
+async def test_extension_limit_refuses_a_declared_length_before_reading_the_file(
+    client: httpx.AsyncClient, database: Engine
+) -> None:
+    from sqlalchemy import text
+
+    with database.begin() as connection:
+        connection.execute(
+            text("UPDATE file_extensions SET max_file_size = 10 WHERE extension = 'csv'")
+        )
+    body = PartialBody(FILE_HEAD.replace(b"NAME", b"data.csv"), b"a,b\n")
+    try:
+        response = await send_declaring(client, 1024 * 1024, body)
+    finally:
+        with database.begin() as connection:
+            connection.execute(
+                text("UPDATE file_extensions SET max_file_size = NULL WHERE extension = 'csv'")
+            )
+    # Well under the global limit, but over the extension's: refused once the name is known.
+    assert response.status_code == 413
+    assert "10 bytes" in response.json()["detail"]
+    assert body.pulled == 1  # the part's headers, not the file
+    assert count_rows(database, "file_uploads", "error_reason = 'too_large'") == 1
+    assert count_rows(database, "files") == 0
+
+
 async def test_chunked_upload_without_content_length_is_counted(settings: Settings) -> None:
     from filewallball.app import create_app
 

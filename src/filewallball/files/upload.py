@@ -171,15 +171,8 @@ class Receiver:
         return received
 
     async def _receive(self) -> Received:
-        declared = self.request.headers.get("content-length")
         # Refused before reading a byte when the client says how much is coming.
-        if (
-            declared
-            and declared.isascii()
-            and declared.isdigit()
-            and int(declared) > self.max_file_size + MULTIPART_OVERHEAD
-        ):
-            raise PayloadTooLarge(self._too_large(self.max_file_size))
+        self._refuse_declared_over(self.max_file_size)
         boundary = boundary_of(self.request.headers.get("content-type"))
         events = read_events(self._counted(self.request.stream()), boundary)
         fields: dict[str, str] = {}
@@ -240,6 +233,8 @@ class Receiver:
         limit = self.max_file_size
         if rule is not None and rule.max_file_size is not None:
             limit = min(limit, rule.max_file_size)
+            # The extension is known now, before any of the file's bytes are read.
+            self._refuse_declared_over(limit)
         if rule is not None:
             category_id = rule.category_id
         else:
@@ -363,6 +358,12 @@ class Receiver:
             upload_started_at=self.started_at,
             upload_completed_at=utcnow(),
         )
+
+    def _refuse_declared_over(self, limit: int) -> None:
+        """PayloadTooLarge when the Content-Length leaves no doubt that the file exceeds `limit`."""
+        declared = self.request.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+            raise PayloadTooLarge(self._too_large(limit))
 
     def _too_large(self, limit: int) -> str:
         return f"The file is larger than the limit of {limit} bytes."
