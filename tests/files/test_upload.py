@@ -368,6 +368,40 @@ async def test_bad_form_field_values_leave_nothing_behind(
     assert count_rows(database, "files") == 0
 
 
+async def test_database_refusing_the_row_leaves_no_blob_and_records_why(
+    client: httpx.AsyncClient, storage_dir: Path, database: Engine
+) -> None:
+    from sqlalchemy import text
+
+    # A real database error, raised after the blob is in place: a trigger refusing every file.
+    if database.dialect.name == "sqlite":
+        refuse = (
+            "CREATE TRIGGER refuse_files BEFORE INSERT ON files "
+            "BEGIN SELECT RAISE(ABORT, 'no rows in files today'); END"
+        )
+    else:
+        refuse = (
+            "CREATE TRIGGER refuse_files BEFORE INSERT ON files FOR EACH ROW "
+            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no rows in files today'"
+        )
+    with database.begin() as connection:
+        connection.execute(text(refuse))
+    try:
+        response = await upload(client, "notes.txt", b"kept nowhere" * 1000)
+    finally:
+        with database.begin() as connection:
+            connection.execute(text("DROP TRIGGER refuse_files"))
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "The file could not be recorded. Try again."
+    assert "today" not in response.text
+    assert "INSERT" not in response.text.upper()
+    assert count_rows(database, "files") == 0
+    assert blobs_in(storage_dir) == []
+    assert count_rows(database, "file_uploads", "error_reason = 'database_error'") == 1
+
+
 async def test_empty_file_is_accepted(client: httpx.AsyncClient) -> None:
     response = await upload(client, "empty.txt", b"")
     assert response.status_code == 201
