@@ -50,9 +50,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], responses=ADMIN_ERRORS)
 async def create_key(
     request: KeyRequest, session: SessionDep, actor: AdminDep, audit: AuditDep
 ) -> IssuedKeyInfo:
-    issued = await service.issue_key(session, actor, request.name, request.role)
-    await audit("key_created", f"key:{issued.key_id}", role=issued.role.value)
-    return issued
+    return await service.issue_key(session, audit, actor, request.name, request.role)
 
 
 @router.get(
@@ -75,9 +73,7 @@ async def list_keys(session: SessionDep, actor: AdminDep) -> list[KeyInfo]:
 async def change_role(
     key_id: str, change: RoleChange, session: SessionDep, actor: AdminDep, audit: AuditDep
 ) -> KeyInfo:
-    key = await service.change_role(session, actor, key_id, change.role)
-    await audit("key_role_changed", f"key:{key_id}", role=change.role.value)
-    return key
+    return await service.change_role(session, audit, actor, key_id, change.role)
 
 
 @router.delete(
@@ -90,8 +86,7 @@ async def change_role(
 async def revoke_key(
     key_id: str, session: SessionDep, actor: AdminDep, audit: AuditDep
 ) -> Response:
-    await service.revoke_key(session, key_id)
-    await audit("key_revoked", f"key:{key_id}")
+    await service.revoke_key(session, audit, key_id)
     return Response(status_code=204)
 
 
@@ -146,9 +141,7 @@ async def put_setting(
     actor: AdminDep,
     audit: AuditDep,
 ) -> SettingInfo:
-    setting = await service.put_network_setting(session, state.policy, key, body.value)
-    await audit("setting_changed", key, value=setting.value)
-    return setting
+    return await service.put_network_setting(session, audit, state.policy, key, body.value)
 
 
 @router.put(
@@ -167,9 +160,7 @@ async def put_setting(
 async def put_extension(
     extension: str, rule: ExtensionRule, session: SessionDep, actor: AdminDep, audit: AuditDep
 ) -> ExtensionInfo:
-    info = await service.set_extension_rule(session, extension, rule)
-    await audit("extension_changed", info.extension, **rule.model_dump(exclude_unset=True))
-    return info
+    return await service.set_extension_rule(session, audit, extension, rule)
 
 
 @router.post(
@@ -184,7 +175,7 @@ async def add_category(
     request: CategoryRequest, session: SessionDep, actor: AdminDep, audit: AuditDep
 ) -> Category:
     category = await categories_service.add_category(session, request)
-    await audit("category_added", category.name)
+    await audit("category_added", category.name)  # committed together with the category
     return category
 
 
@@ -198,8 +189,7 @@ async def add_category(
 async def restore_file(
     file_id: str, session: SessionDep, state: StateDep, actor: AdminDep, audit: AuditDep
 ) -> Response:
-    await service.restore_file(session, state.cache, file_id)
-    await audit("restore", file_id)
+    await service.restore_file(session, audit, state.cache, file_id)
     return Response(status_code=204)
 
 
@@ -213,6 +203,5 @@ async def restore_file(
 async def purge_file(
     file_id: str, session: SessionDep, state: StateDep, actor: AdminDep, audit: AuditDep
 ) -> Response:
-    await service.purge_file(session, state.cache, state.storage, file_id)
-    await audit("purge", file_id)
+    await service.purge_file(session, audit, state.cache, state.storage, file_id)
     return Response(status_code=204)

@@ -1,4 +1,5 @@
-"""The rules of administration."""
+"""The rules of administration. Each change writes its audit entry in its own transaction,
+before anything commits, so that the log holds a change exactly when the database does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.access import keys
+from filewallball.access.audit import Audit
 from filewallball.access.models import ApiKey
 from filewallball.access.policy import RULE_KEYS, PolicySource
 from filewallball.access.roles import Actor, Role
@@ -34,11 +36,13 @@ from filewallball.storage import Storage, StorageError
 log = structlog.get_logger(__name__)
 
 
-async def issue_key(session: AsyncSession, actor: Actor, name: str, role: Role) -> IssuedKeyInfo:
+async def issue_key(
+    session: AsyncSession, audit: Audit, actor: Actor, name: str, role: Role
+) -> IssuedKeyInfo:
     if not actor.may_grant(role):
         raise Forbidden("No one can create a key with more rights than their own.")
     issued = await keys.issue(session, name, role, created_by=actor.key_pk)
-    await session.commit()
+    await audit("key_created", f"key:{issued.key.key_id}", role=role.value)
     return IssuedKeyInfo(**KeyInfo.model_validate(issued.key).model_dump(), key=issued.secret)
 
 
@@ -49,18 +53,20 @@ async def _key(session: AsyncSession, key_id: str) -> ApiKey:
     return key
 
 
-async def change_role(session: AsyncSession, actor: Actor, key_id: str, role: Role) -> KeyInfo:
+async def change_role(
+    session: AsyncSession, audit: Audit, actor: Actor, key_id: str, role: Role
+) -> KeyInfo:
     if not actor.may_grant(role):
         raise Forbidden("No one can grant more rights than their own.")
     key = await _key(session, key_id)
     key.role = role.value
-    await session.commit()
+    await audit("key_role_changed", f"key:{key_id}", role=role.value)
     return KeyInfo.model_validate(key)
 
 
-async def revoke_key(session: AsyncSession, key_id: str) -> None:
+async def revoke_key(session: AsyncSession, audit: Audit, key_id: str) -> None:
     await keys.revoke(session, await _key(session, key_id))
-    await session.commit()
+    await audit("key_revoked", f"key:{key_id}")
 
 
 async def list_keys(session: AsyncSession) -> list[KeyInfo]:
@@ -103,7 +109,7 @@ async def network_settings(session: AsyncSession, settings: Settings) -> list[Se
 
 
 async def put_network_setting(
-    session: AsyncSession, policy: PolicySource, key: str, value: str
+    session: AsyncSession, audit: Audit, policy: PolicySource, key: str, value: str
 ) -> SettingInfo:
     if key not in RULE_KEYS:
         raise NotFound(f"No setting is called {key!r}; see GET /admin/settings.")
@@ -113,13 +119,14 @@ async def put_network_setting(
         raise BadRequest(str(exc)) from None
     normalised = ",".join(str(network) for network in networks)
     await repository.put_setting(session, key, normalised, RULE_KEYS[key])
+    await audit("setting_changed", key, value=normalised)
     await session.commit()
     await policy.reload()  # this replica at once; the others within FWB_POLICY_REFRESH_SECONDS
     return SettingInfo(key=key, value=normalised, description=RULE_KEYS[key], source="runtime")
 
 
 async def set_extension_rule(
-    session: AsyncSession, name: str, rule: ExtensionRule
+    session: AsyncSession, audit: Audit, name: str, rule: ExtensionRule
 ) -> ExtensionInfo:
     name = name.lower().lstrip(".")
     if extension_of(f"x.{name}") != name:
@@ -147,7 +154,7 @@ async def set_extension_rule(
         await session.flush()
         # Files follow their extension into the new category.
         await repository.move_files(session, extension.extension, category.id)
-    await session.commit()
+    await audit("extension_changed", name, **rule.model_dump(exclude_unset=True))
     return ExtensionInfo(
         extension=extension.extension,
         mime_type=extension.mime_type,
@@ -157,16 +164,19 @@ async def set_extension_rule(
     )
 
 
-async def restore_file(session: AsyncSession, cache: Cache, file_id: str) -> None:
+async def restore_file(session: AsyncSession, audit: Audit, cache: Cache, file_id: str) -> None:
     file = await repository.any_file(session, files_service.canonical_id(file_id))
     if file is None:
         raise NotFound("No file has this id.")
     await repository.restore(session, file.id)
-    await session.commit()
+    await audit("restore", file_id)
+    await session.commit()  # before the cache forgets it, so that no reader refills it stale
     await files_service.forget(cache, file.file_uuid)
 
 
-async def purge_file(session: AsyncSession, cache: Cache, storage: Storage, file_id: str) -> None:
+async def purge_file(
+    session: AsyncSession, audit: Audit, cache: Cache, storage: Storage, file_id: str
+) -> None:
     """Remove a file for good: its row (with its logs), then its bytes."""
     file = await repository.any_file(session, files_service.canonical_id(file_id))
     if file is None:
@@ -174,7 +184,8 @@ async def purge_file(session: AsyncSession, cache: Cache, storage: Storage, file
     key = file.storage_path
     await files_service.forget(cache, file.file_uuid)
     await repository.purge(session, file.id)
-    await session.commit()
+    await audit("purge", file_id)
+    await session.commit()  # the bytes go only once nothing can point at them
     await files_service.forget(cache, file.file_uuid)
     try:
         for blob in (key, *(thumbnail_key(key, size) for size in SIZES)):

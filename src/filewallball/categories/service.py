@@ -53,7 +53,7 @@ async def all_categories(session: AsyncSession, actor: Actor) -> list[Category]:
 async def add_category(session: AsyncSession, request: CategoryRequest) -> Category:
     session.add(FileCategory(name=request.name, description=request.description))
     try:
-        await session.commit()
+        await session.flush()  # the session dependency commits, with the audit entry
     except IntegrityError:
         await session.rollback()
         raise Conflict(f"A category called {request.name!r} exists already.") from None
