@@ -24,7 +24,7 @@ from filewallball.cache import create_cache
 from filewallball.categories.router import router as categories_router
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
-from filewallball.errors import Forbidden, Unauthorized, install_error_handlers
+from filewallball.errors import Forbidden, Unauthorized, UnexpectedErrors, install_error_handlers
 from filewallball.files import service as files_service
 from filewallball.files.router import problem_response
 from filewallball.files.router import router as files_router
@@ -139,7 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for refusal in (Unauthorized, Forbidden):
         app.add_exception_handler(refusal, audit.on_refusal)
-    # Added innermost first: request context → security headers → CORS → access guard → routes.
+    # Added innermost first: request context → security headers → unexpected errors → CORS →
+    # access guard → routes.
     app.add_middleware(AccessGuard)
     app.add_middleware(
         CORSMiddleware,
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         allow_credentials=False,
     )
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(files_router)

@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -154,9 +155,42 @@ async def _on_database_unreachable(request: Request, exc: Exception) -> JSONResp
     return problem(503, "The database is unavailable. Try again shortly.")
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
+def _unexpected(path: str, exc: Exception) -> JSONResponse:
+    log.error("unhandled_error", path=path, error=type(exc).__name__, exc_info=exc)
     return problem(500, "Something went wrong on our side. It has been logged.")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return _unexpected(request.url.path, exc)
+
+
+class UnexpectedErrors:
+    """Answers an unexpected exception with a bare 500 problem. Starlette's own last resort
+    (`_on_unexpected`) sits outside every middleware, so its answer would miss the security
+    headers and the request id; added inside those middleware, this one's answer has both."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception as exc:
+            if started:
+                # Too late for an answer: the server cuts the connection, so that a client
+                # never takes half a body for the whole of it.
+                raise
+            await _unexpected(scope["path"], exc)(scope, receive, send)
 
 
 VALIDATION_EXAMPLE = {

@@ -108,3 +108,33 @@ async def test_the_docs_run_only_their_own_inline_script(
     for script in scripts:
         digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in policy["script-src"].split()
+
+
+async def test_an_unexpected_error_is_a_bare_500_with_every_header(settings: Settings) -> None:
+    app = create_app(settings)
+
+    async def explode() -> None:
+        raise RuntimeError("internal detail: /srv/secret/path")
+
+    app.add_api_route("/explode", explode)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        response = await http.get("/explode", headers={"X-Request-ID": "trace-500"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "/problems/internal-server-error",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "Something went wrong on our side. It has been logged.",
+    }
+    assert response.headers["x-request-id"] == "trace-500"
+    headers = response.headers
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert "camera=()" in headers["permissions-policy"]
+    assert headers["cross-origin-resource-policy"] == "same-origin"
