@@ -162,6 +162,28 @@ async def test_a_key_in_the_url_is_refused_and_never_logged(
     assert secret not in capfd.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "q={secret}",
+        "note=see%20{secret}%20here",
+        "{secret}",
+        "filter={key_id_prefix}partial",
+        "page=1&sort={secret}",
+    ],
+)
+async def test_a_key_anywhere_in_the_url_is_refused(
+    client: httpx.AsyncClient, client_for: ClientFor, query: str
+) -> None:
+    uploader = await client_for(Role.uploader)
+    secret = uploader.headers["Authorization"].removeprefix("Bearer ")
+    url = "/files?" + query.format(secret=secret, key_id_prefix=secret[:17])
+    response = await client.get(url)
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/key-in-url"
+    assert (await client.get("/files?page=1&q=fwb_notakey")).status_code == 200
+
+
 async def test_revocation_and_role_changes_reach_every_replica_at_once(
     settings: Settings, client_for: ClientFor
 ) -> None:

@@ -48,8 +48,11 @@ def presented_key(headers: Headers) -> str | None:
 
 
 def key_in_url(query_string: bytes) -> bool:
-    query = QueryParams(query_string)
-    return bool(KEY_PARAMETERS & {name.lower() for name in query})
+    """A parameter named like a key, or any name or value that holds one."""
+    return any(
+        name.lower() in KEY_PARAMETERS or keys.looks_like_key(name) or keys.looks_like_key(value)
+        for name, value in QueryParams(query_string).multi_items()
+    )
 
 
 def _key_in_url() -> JSONResponse:

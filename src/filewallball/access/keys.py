@@ -17,6 +17,8 @@ from filewallball.access.roles import Actor, Role
 from filewallball.db import utcnow
 
 _KEY = re.compile(r"fwb_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+# Enough of a key to be one, or a piece of one, wherever it appears.
+_KEY_LIKE = re.compile(r"fwb_[0-9a-f]{12}_")
 # Compared against when the key id is unknown, so that a miss costs what a hit costs.
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
@@ -35,6 +37,10 @@ def hash_secret(secret: str) -> str:
 def _split(presented: str) -> tuple[str, str] | None:
     match = _KEY.fullmatch(presented)
     return (match.group(1), match.group(2)) if match else None
+
+
+def looks_like_key(text: str) -> bool:
+    return _KEY_LIKE.search(text) is not None
 
 
 async def issue(
