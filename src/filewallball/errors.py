@@ -101,6 +101,23 @@ class ServiceUnavailable(FileWallBallError):
     status, slug = 503, "service-unavailable"
 
 
+def problem_body(status: int, detail: str, slug: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The members of a problem; also the examples in the OpenAPI document."""
+    title = HTTPStatus(status).phrase
+    return {
+        "type": f"/problems/{slug or title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+
+
+def slug_for(status: int) -> str | None:
+    """The slug our error with this status carries, if one does."""
+    return next((e.slug for e in FileWallBallError.__subclasses__() if e.status == status), None)
+
+
 def problem(
     status: int,
     detail: str,
@@ -110,14 +127,7 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     """An `application/problem+json` response."""
-    title = HTTPStatus(status).phrase
-    body = {
-        "type": f"/problems/{slug or title.lower().replace(' ', '-')}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
+    body = problem_body(status, detail, slug, **extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -193,13 +203,12 @@ class UnexpectedErrors:
             await _unexpected(scope["path"], exc)(scope, receive, send)
 
 
-VALIDATION_EXAMPLE = {
-    "type": "/problems/validation-error",
-    "title": "Unprocessable Content",
-    "status": 422,
-    "detail": "Invalid value in query.size.",
-    "errors": [{"loc": ["query", "size"], "msg": "Input should be less than or equal to 100"}],
-}
+VALIDATION_EXAMPLE = problem_body(
+    422,
+    "Invalid value in query.size.",
+    "validation-error",
+    errors=[{"loc": ["query", "size"], "msg": "Input should be less than or equal to 100"}],
+)
 
 
 def document_problems(app: FastAPI) -> None:
@@ -214,7 +223,8 @@ def document_problems(app: FastAPI) -> None:
         for operations in spec.get("paths", {}).values():
             for operation in operations.values():
                 invalid = operation.get("responses", {}).get("422")
-                if invalid is not None:
+                # FastAPI's own entry; a route that documents its own 422 problem keeps it.
+                if invalid is not None and PROBLEM_JSON not in invalid.get("content", {}):
                     invalid["description"] = "A parameter has an invalid value."
                     invalid["content"] = {PROBLEM_JSON: {"example": VALIDATION_EXAMPLE}}
         app.openapi_schema = spec

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,8 +19,17 @@ class RoleChange(BaseModel):
     role: Role
 
 
+_KEY_EXAMPLE: dict[str, Any] = {
+    "key_id": "1a2b3c4d5e6f",
+    "name": "ci-pipeline",
+    "role": "uploader",
+    "created_at": "2026-11-22T09:30:00Z",
+    "revoked_at": None,
+}
+
+
 class KeyInfo(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_KEY_EXAMPLE]})
 
     key_id: str
     name: str
@@ -30,6 +39,17 @@ class KeyInfo(BaseModel):
 
 
 class IssuedKeyInfo(KeyInfo):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_KEY_EXAMPLE,
+                    "key": "fwb_1a2b3c4d5e6f_Qm9yZ2V0LW1lLW5vdC1zdG9yZS1tZS1zYWZlbHktcGxl",
+                }
+            ]
+        }
+    )
+
     key: str = Field(description="The whole key. Shown only now: store it safely.")
 
 
@@ -38,6 +58,19 @@ class SettingValue(BaseModel):
 
 
 class SettingInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "key": "ip.deny",
+                    "value": "198.51.100.0/24",
+                    "description": "These networks may not use the service.",
+                    "source": "runtime",
+                }
+            ]
+        }
+    )
+
     key: str
     value: str
     description: str
@@ -51,6 +84,20 @@ class ExtensionRule(BaseModel):
 
 
 class ExtensionInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "extension": "svg",
+                    "mime_type": "image/svg+xml",
+                    "category": "design",
+                    "is_allowed": True,
+                    "max_file_size": 10485760,
+                }
+            ]
+        }
+    )
+
     extension: str
     mime_type: str
     category: str
@@ -72,6 +119,31 @@ class AuditEntry(BaseModel):
 
 
 class AuditPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "created_at": "2026-11-22T09:30:00Z",
+                            "actor": "key:1a2b3c4d5e6f",
+                            "action": "delete",
+                            "target": "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
+                            "outcome": "success",
+                            "client_ip": "203.0.113.7",
+                            "request_id": "9b2f4c1d8e7a4b3c9d0e1f2a3b4c5d6e",
+                            "detail": None,
+                        }
+                    ],
+                    "total": 1,
+                    "page": 1,
+                    "size": 50,
+                    "pages": 1,
+                }
+            ]
+        }
+    )
+
     items: list[AuditEntry]
     total: int
     page: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CategoryRequest(BaseModel):
@@ -19,6 +19,22 @@ class ExtensionEntry(BaseModel):
 
 
 class Category(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "document",
+                    "description": "Documents",
+                    "extensions": [
+                        {"extension": "pdf", "mime_type": "application/pdf", "is_allowed": True}
+                    ],
+                    "file_count": 128,
+                    "total_size": 73400320,
+                }
+            ]
+        }
+    )
+
     name: str
     description: str | None
     extensions: list[ExtensionEntry]

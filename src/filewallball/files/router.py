@@ -12,10 +12,11 @@ from filewallball.access.audit import AuditDep
 from filewallball.access.network import client_bucket, normalise
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, ClientDep, SessionDep, StateDep
-from filewallball.errors import PROBLEM_JSON, MalwareFound
+from filewallball.errors import PROBLEM_JSON, MalwareFound, problem_body, slug_for
 from filewallball.files import repository, service
 from filewallball.files.download import DOWNLOAD_CSP, content_disposition
 from filewallball.files.schemas import (
+    UPLOAD_EXAMPLES,
     AnonymousUpload,
     FileDetails,
     FilePage,
@@ -27,13 +28,18 @@ from filewallball.files.upload import MULTIPART_OVERHEAD, Receiver, normalise_ta
 router = APIRouter(tags=["files"])
 
 
-def problem_response(status: int, detail: str) -> dict[str, Any]:
-    """An OpenAPI response entry for a problem, with an example."""
-    example = {"type": "/problems/…", "title": "…", "status": status, "detail": detail}
-    return {"description": detail, "content": {PROBLEM_JSON: {"example": example}}}
+def problem_response(
+    status: int, detail: str, *, slug: str | None = None, description: str | None = None
+) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem, with the example we really send."""
+    example = problem_body(status, detail, slug or slug_for(status))
+    return {"description": description or detail, "content": {PROBLEM_JSON: {"example": example}}}
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem_response(404, "No file has this id.")}
+DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
+    503: problem_response(503, "The database is unavailable. Try again shortly.")
+}
 AUTH: dict[int | str, dict[str, Any]] = {
     401: problem_response(
         401, "A valid API key is required: send it as 'Authorization: Bearer <key>'."
@@ -82,13 +88,22 @@ def base_url(state: StateDep, request: Request) -> str:
     ),
     openapi_extra=UPLOAD_BODY,
     responses={
+        201: {
+            "description": "Stored. With an API key the file is the key's; without, the answer "
+            "carries a one-time `delete_token`.",
+            "content": {"application/json": {"examples": UPLOAD_EXAMPLES}},
+        },
         400: problem_response(400, "No file was sent: put it in a multipart field named 'file'."),
         **AUTH,
         408: problem_response(408, "No part of the upload arrived for 30 seconds."),
         413: problem_response(413, "The file is larger than the limit of 104857600 bytes."),
         415: problem_response(415, "Files of type .exe are not accepted."),
         422: problem_response(422, "The file was refused: it contains Eicar-Test-Signature."),
-        503: problem_response(503, "The file could not be stored. Try again."),
+        503: problem_response(
+            503,
+            "The file could not be stored. Try again.",
+            description="The storage, the database or the malware scanner cannot be reached.",
+        ),
     },
 )
 async def upload(
@@ -139,7 +154,7 @@ async def upload(
     response_model=FileDetails,
     summary="Describe a file",
     description="Everything known about a file. Counts as a view of type `info`.",
-    responses={**AUTH, **NOT_FOUND},
+    responses={**AUTH, **NOT_FOUND, **DATABASE_DOWN},
 )
 async def file_info(
     file_id: str,
@@ -169,6 +184,11 @@ DOWNLOAD_ROUTE: dict[str, Any] = {
         **AUTH,
         **NOT_FOUND,
         416: problem_response(416, "The range is outside the file, which has 1234 bytes."),
+        503: problem_response(
+            503,
+            "The file's content cannot be read right now.",
+            description="The storage or the database cannot be reached.",
+        ),
     },
 }
 
@@ -216,6 +236,7 @@ async def download(
         **AUTH,
         **NOT_FOUND,
         415: problem_response(415, "Only text and images have a preview; this one is video/mp4."),
+        **DATABASE_DOWN,
     },
 )
 async def view(
@@ -256,7 +277,8 @@ async def view(
         "Live files, newest first, with optional filters: the public ones and your own "
         "(admins see all)."
     ),
-    responses={**AUTH, 422: problem_response(422, "Invalid value in query.size.")},
+    # 422 is documented for every route with parameters, by errors.document_problems.
+    responses={**AUTH, **DATABASE_DOWN},
 )
 async def list_files(
     request: Request,
@@ -293,7 +315,11 @@ async def list_files(
     responses={
         **AUTH,
         **NOT_FOUND,
-        503: problem_response(503, "The shared cache cannot be reached."),
+        503: problem_response(
+            503,
+            "The shared cache cannot be reached, so the change cannot be made safely. Try again.",
+            description="The shared cache or the database cannot be reached.",
+        ),
     },
 )
 async def delete_file(
@@ -314,7 +340,15 @@ async def delete_file(
     response_model=FileDetails,
     summary="Make a file public or private",
     description="The owner or an admin. A private file exists only for them; others get 404.",
-    responses={**AUTH, **NOT_FOUND},
+    responses={
+        **AUTH,
+        **NOT_FOUND,
+        503: problem_response(
+            503,
+            "The shared cache cannot be reached, so the change cannot be made safely. Try again.",
+            description="The shared cache or the database cannot be reached.",
+        ),
+    },
 )
 async def change_visibility(
     file_id: str,

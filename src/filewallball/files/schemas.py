@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,30 +46,45 @@ class FileLinks(BaseModel):
     download_url: str
 
 
+_FILE_URL = "http://127.0.0.1:8000/{}/3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b"
+UPLOAD_EXAMPLE: dict[str, Any] = {
+    "file_id": "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
+    "filename": "report.pdf",
+    "size": 48213,
+    "mime_type": "application/pdf",
+    "extension": "pdf",
+    "category": "document",
+    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "created_at": "2026-11-22T09:30:00.123456Z",
+    "info_url": _FILE_URL.format("files"),
+    "view_url": _FILE_URL.format("view"),
+    "download_url": _FILE_URL.format("download"),
+}
+ANONYMOUS_UPLOAD_EXAMPLE = {**UPLOAD_EXAMPLE, "delete_token": "q3J9x0Vb1mC7Lr2T8yWk5sPz4HdN6aFe"}
+UPLOAD_EXAMPLES = {
+    "anonymous": {"summary": "Without an API key", "value": ANONYMOUS_UPLOAD_EXAMPLE},
+    "with_key": {"summary": "With an API key", "value": UPLOAD_EXAMPLE},
+}
+DETAILS_EXAMPLE = {
+    **UPLOAD_EXAMPLE,
+    "md5": "098f6bcd4621d373cade4e832627b4f6",
+    "tags": ["reports", "2026"],
+    "is_public": True,
+    "updated_at": "2026-11-22T09:31:12.654321Z",
+    "view_count": 3,
+    "download_count": 12,
+    "thumbnail_status": "none",
+    "thumbnail_url": None,
+    "width": None,
+    "height": None,
+    "image_format": None,
+}
+
+
 class UploadedFile(BaseModel):
     """The answer to an upload."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "file_id": "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
-                    "filename": "report.pdf",
-                    "size": 48213,
-                    "mime_type": "application/pdf",
-                    "extension": "pdf",
-                    "category": "document",
-                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-                    "created_at": "2026-11-22T09:30:00.123456Z",
-                    "info_url": "http://127.0.0.1:8000/files/3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
-                    "view_url": "http://127.0.0.1:8000/view/3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b",
-                    "download_url": (
-                        "http://127.0.0.1:8000/download/3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b"
-                    ),
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [UPLOAD_EXAMPLE]})
 
     file_id: FileId
     filename: str = Field(description="The original name reduced to a safe base name.")
@@ -87,6 +102,8 @@ class UploadedFile(BaseModel):
 class AnonymousUpload(UploadedFile):
     """An anonymous upload's answer carries the one secret that can delete it again."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [ANONYMOUS_UPLOAD_EXAMPLE]})
+
     delete_token: str = Field(
         description="Send as X-Delete-Token with DELETE /files/{id}. Shown only once."
     )
@@ -98,6 +115,8 @@ class VisibilityChange(BaseModel):
 
 class FileDetails(UploadedFile):
     """Everything known about a file."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [DETAILS_EXAMPLE]})
 
     md5: str | None = Field(description="MD5 of the content, hex; null until computed.")
     tags: list[str]
@@ -113,6 +132,16 @@ class FileDetails(UploadedFile):
 
 
 class FilePage(BaseModel):
+    """One page of a listing, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"items": [DETAILS_EXAMPLE], "total": 1, "page": 1, "size": 20, "pages": 1}
+            ]
+        }
+    )
+
     items: list[FileDetails]
     total: int = Field(description="Files matching the filters, on all pages.")
     page: int
