@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+import structlog
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
@@ -143,12 +149,43 @@ async def test_probes_need_no_key(settings: Settings) -> None:
             assert (await http.get("/files")).status_code == 401
 
 
-@pytest.mark.parametrize("parameter", ["api_key", "key", "token", "access_token", "API_KEY"])
+class AppLog:
+    """Every line the service writes to its log, rendered by its own formatter."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def requests(self) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self.text.splitlines()]
+        return [line for line in lines if line["event"] == "request"]
+
+
+@pytest.fixture
+def app_log(app: FastAPI) -> Iterator[AppLog]:
+    root = logging.getLogger()
+    # The formatter create_app installed: what the service really writes, byte for byte.
+    formatter = next(
+        h.formatter
+        for h in root.handlers
+        if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+    )
+    captured = AppLog()
+    handler = logging.StreamHandler(captured.stream)
+    handler.setFormatter(formatter)
+    # The test's HTTP client logs the URLs it calls; that is the caller's log, not ours.
+    handler.addFilter(lambda record: not record.name.startswith("httpx"))
+    root.addHandler(handler)
+    yield captured
+    root.removeHandler(handler)
+
+
+@pytest.mark.parametrize("parameter", ["api_key", "key", "token", "access_token", "API_KEY", "q"])
 async def test_a_key_in_the_url_is_refused_and_never_logged(
-    client: httpx.AsyncClient,
-    client_for: ClientFor,
-    parameter: str,
-    capfd: pytest.CaptureFixture[str],
+    client: httpx.AsyncClient, client_for: ClientFor, parameter: str, app_log: AppLog
 ) -> None:
     uploader = await client_for(Role.uploader)
     secret = uploader.headers["Authorization"].removeprefix("Bearer ")
@@ -159,7 +196,38 @@ async def test_a_key_in_the_url_is_refused_and_never_logged(
     audit = (await admin.get("/admin/audit", params={"action": "auth_failed"})).json()
     assert audit["items"]
     assert secret not in str(audit)
-    assert secret not in capfd.readouterr().err
+    refused = [line for line in app_log.requests() if line["status"] == 400]
+    assert refused, app_log.text  # the refused request was logged ...
+    assert '"action": "auth_failed"' in app_log.text
+    assert secret not in app_log.text  # ... and the key was not
+    assert secret.split("_", 2)[2] not in app_log.text
+
+
+async def test_keys_and_delete_tokens_never_reach_the_log(
+    client: httpx.AsyncClient, client_for: ClientFor, app_log: AppLog
+) -> None:
+    uploader = await client_for(Role.uploader)
+    secret = uploader.headers["Authorization"].removeprefix("Bearer ")
+    by_bearer = await uploader.post("/upload", files={"file": ("a.txt", b"x")})
+    by_header = await client.get("/files", headers={"X-API-Key": secret})
+    unknown = secret[:-4] + "AAAA"  # a real key id with a wrong secret
+    wrong = await client.get("/files", headers={"Authorization": f"Bearer {unknown}"})
+    anonymous = (await client.post("/upload", files={"file": ("b.txt", b"y")})).json()
+    token = anonymous["delete_token"]
+    deleted = await client.delete(anonymous["info_url"], headers={"X-Delete-Token": token})
+
+    assert [by_bearer.status_code, by_header.status_code, wrong.status_code] == [201, 200, 401]
+    assert deleted.status_code == 204
+    logged = [(line["method"], line["route"], line["status"]) for line in app_log.requests()]
+    for request in (
+        ("POST", "/upload", 201),
+        ("GET", "/files", 200),
+        ("GET", "<unmatched>", 401),  # refused before any route was matched
+        ("DELETE", "/files/{file_id}", 204),
+    ):
+        assert request in logged, logged
+    for secret_part in (secret, secret.split("_", 2)[2], unknown.split("_", 2)[2], token):
+        assert secret_part not in app_log.text
 
 
 @pytest.mark.parametrize(
