@@ -96,6 +96,8 @@ async def test_blob_is_stored_under_a_generated_name_with_owner_only_mode(
     assert "passwd" not in blob.name
     assert blob.read_bytes() == b"not really"
     assert stat.S_IMODE(blob.stat().st_mode) == 0o600
+    for folder in (blob.parent, blob.parent.parent):  # the shard folders
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,18 @@ async def test_blob_is_invisible_until_committed(storage: LocalStorage) -> None:
     assert b"".join([c async for c in storage.read("ab/cd/blob", 6, 3)]) == b"wor"
     path = storage.path_of("ab/cd/blob")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for folder in (path.parent, path.parent.parent):  # cd/ and ab/
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+async def test_every_folder_storage_creates_is_owner_only(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "data" / "files")
+    storage.open()
+    writer = storage.writer("12/34/blob")
+    await writer.write(b"private")
+    await writer.commit()
+    for folder in ("data", "data/files", "data/files/12", "data/files/12/34"):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700, folder
 
 
 async def test_abort_leaves_nothing(storage: LocalStorage) -> None:

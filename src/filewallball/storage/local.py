@@ -15,6 +15,18 @@ from filewallball.storage.base import BlobNotFound, StorageError
 READ_CHUNK = 512 * 1024
 
 
+def make_private_folders(path: Path) -> None:
+    """Create `path` and any missing parents, each one owner-only. (`Path.mkdir(parents=True)`
+    gives the mode to the last folder only; the ones above it get the umask's 0755.)"""
+    missing: list[Path] = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        # exist_ok: another upload may create the same shard folder at the same moment.
+        folder.mkdir(mode=0o700, exist_ok=True)
+
+
 class LocalStorage:
     name = "local"
 
@@ -22,7 +34,7 @@ class LocalStorage:
         self.root = root.resolve()
 
     def open(self) -> None:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_folders(self.root)
 
     def path_of(self, key: str) -> Path:
         """The file for `key`, refused unless it resolves inside the root."""
@@ -86,7 +98,7 @@ class LocalBlobWriter:
         self._done = False
 
     def _open(self) -> IO[bytes]:
-        self.target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_folders(self.target.parent)
         fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         return os.fdopen(fd, "wb")  # buffered: a write() never stops short
 
