@@ -56,8 +56,31 @@ def test_ipv6_clients_are_counted_by_their_64() -> None:
     assert client_bucket(normalise("192.0.2.1")) == "ip:192.0.2.1"
 
 
-def test_an_unreadable_hop_stops_the_walk() -> None:
-    assert resolve("10.0.0.1", **{"x-forwarded-for": "not-an-ip"}) == "10.0.0.1"
+@pytest.mark.parametrize(
+    ("via", "header"),
+    [
+        ("x-forwarded-for", "unknown"),
+        ("x-forwarded-for", "not-an-ip, 10.0.0.2"),
+        ("forwarded", "for=unknown"),
+        ("forwarded", 'for="_hidden"'),
+        ("forwarded", "for=198.51.100.7, for=_proxy1"),
+    ],
+)
+def test_an_unreadable_hop_is_no_address_not_the_proxys(via: str, header: str) -> None:
+    assert resolve("10.0.0.1", via, **{via: header}) is None
+    # Beyond an untrusted hop, what comes before it is never read.
+    nearer = "for=203.0.113.9" if via == "forwarded" else "203.0.113.9"
+    assert resolve("10.0.0.1", via, **{via: f"{header}, {nearer}"}) == "203.0.113.9"
+
+
+def test_no_address_is_refused_wherever_an_allow_list_applies() -> None:
+    allow_all = NetworkRules(allow=(ip_network("0.0.0.0/0"), ip_network("::/0")))
+    assert not allow_all.permits(None, Role.viewer)
+    admin_only_from = NetworkRules(role_allow={Role.admin: (ip_network("10.0.0.0/8"),)})
+    assert not admin_only_from.permits(None, Role.admin)
+    assert admin_only_from.permits(None, Role.viewer)
+    # A deny list cannot name it: with no allow list it is served, like any address.
+    assert NetworkRules(deny=(ip_network("0.0.0.0/0"),)).permits(None, Role.viewer)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +91,10 @@ def test_an_unreadable_hop_stops_the_walk() -> None:
         ("192.0.2.1:8080", "192.0.2.1"),
         ("fe80::1%eth0", "fe80::1"),
         ("2001:DB8::1", "2001:db8::1"),
+        ("::192.0.2.1", "192.0.2.1"),
+        ("[::c000:201]:443", "192.0.2.1"),
+        ("::1", "::1"),
+        ("::", "::"),
         ("127.1", None),
         ("0x7f.0.0.1", None),
         ("010.0.0.1", None),
@@ -80,7 +107,7 @@ def test_addresses_are_normalised_before_matching(raw: str, normal: str | None) 
 
 def test_no_spelling_slips_past_a_deny_rule() -> None:
     rules = NetworkRules(deny=(ip_network("192.0.2.0/24"),))
-    for spelling in ("192.0.2.1", "::ffff:192.0.2.1", "::ffff:c000:201"):
+    for spelling in ("192.0.2.1", "::ffff:192.0.2.1", "::ffff:c000:201", "::192.0.2.1"):
         address = normalise(spelling)
         assert address is not None
         assert not rules.permits(address, Role.viewer), spelling
@@ -163,6 +190,24 @@ async def test_denied_networks_get_403_and_an_audit_entry(
     denials = (await admin.get("/admin/audit", params={"action": "ip_denied"})).json()
     assert denials["total"] >= 1
     assert denials["items"][0]["client_ip"] == "198.51.100.3"
+
+
+@pytest.mark.anyio
+async def test_an_unknown_client_behind_our_proxy_is_refused_by_an_allow_list(
+    settings: Settings,
+) -> None:
+    proxy = {"trusted_proxies": [ip_network("10.0.0.0/8")]}
+    statuses = []
+    for rules in ({}, {"ip_allow": [ip_network("10.0.0.0/8"), ip_network("203.0.113.0/24")]}):
+        app = create_app(settings.model_copy(update={**proxy, **rules}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("10.0.0.5", 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                unknown = await http.get("/files", headers={"X-Forwarded-For": "unknown"})
+                known = await http.get("/files", headers={"X-Forwarded-For": "203.0.113.4"})
+            statuses.append((unknown.status_code, known.status_code))
+    # Without an allow list it is served; with one it is refused, though the proxy is allowed.
+    assert statuses == [(200, 200), (403, 200)]
 
 
 @pytest.mark.anyio

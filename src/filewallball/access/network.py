@@ -1,8 +1,9 @@
 """Where a request comes from, and whether that address may be served.
 
-Addresses are normalised before any rule sees them (IPv4-mapped IPv6 becomes IPv4, scope ids
-and brackets go), and odd spellings that the standard library refuses (`127.1`, `0x7f.0.0.1`,
-`010.0.0.1`) never become an address at all: they are treated as no address.
+Addresses are normalised before any rule sees them (IPv4-mapped and IPv4-compatible IPv6
+become IPv4, scope ids and brackets go), and odd spellings that the standard library refuses
+(`127.1`, `0x7f.0.0.1`, `010.0.0.1`) never become an address at all: they are treated as no
+address, which no deny list can name and no allow list admits.
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ def normalise(raw: str | None) -> Address | None:
         address = ip_address(text)
     except ValueError:
         return None
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        # IPv4-compatible (`::192.0.2.1`, deprecated) is the IPv4 address too; `::` and `::1`
+        # share its shape but are IPv6's own unspecified and loopback addresses.
+        if int(address) >> 32 == 0 and int(address) > 1:
+            return IPv4Address(int(address))
     return address
 
 
@@ -80,7 +86,9 @@ def client_address(
     for hop in reversed(_forwarded_chain(headers, header)):
         hop_address = normalise(hop)
         if hop_address is None:
-            return address  # an unreadable hop: trust no further than the last good one
+            # `unknown`, an obfuscated id or garbage: the client's address is not known. It is
+            # not the proxy's either, which the rules would otherwise judge in the client's place.
+            return None
         address = hop_address
         if not within(address, trusted_proxies):
             return address
