@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import io
-import json
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-import structlog
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
+from tests.access.conftest import AppLog
 from tests.conftest import Backend, ClientFor
 
 pytestmark = pytest.mark.anyio
@@ -147,40 +142,6 @@ async def test_probes_need_no_key(settings: Settings) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             assert (await http.get("/health/live")).status_code == 200
             assert (await http.get("/files")).status_code == 401
-
-
-class AppLog:
-    """Every line the service writes to its log, rendered by its own formatter."""
-
-    def __init__(self) -> None:
-        self.stream = io.StringIO()
-
-    @property
-    def text(self) -> str:
-        return self.stream.getvalue()
-
-    def requests(self) -> list[dict[str, Any]]:
-        lines = [json.loads(line) for line in self.text.splitlines()]
-        return [line for line in lines if line["event"] == "request"]
-
-
-@pytest.fixture
-def app_log(app: FastAPI) -> Iterator[AppLog]:
-    root = logging.getLogger()
-    # The formatter create_app installed: what the service really writes, byte for byte.
-    formatter = next(
-        h.formatter
-        for h in root.handlers
-        if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
-    )
-    captured = AppLog()
-    handler = logging.StreamHandler(captured.stream)
-    handler.setFormatter(formatter)
-    # The test's HTTP client logs the URLs it calls; that is the caller's log, not ours.
-    handler.addFilter(lambda record: not record.name.startswith("httpx"))
-    root.addHandler(handler)
-    yield captured
-    root.removeHandler(handler)
 
 
 @pytest.mark.parametrize("parameter", ["api_key", "key", "token", "access_token", "API_KEY", "q"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,9 +14,11 @@ import httpx
 import pytest
 from redis import Redis
 
+from filewallball.access import keys
 from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
+from tests.access.conftest import capturing_app_log
 from tests.conftest import Backend, ClientFor
 
 pytestmark = pytest.mark.anyio
@@ -99,8 +102,6 @@ async def test_only_probes_go_uncounted(settings: Settings) -> None:
 async def test_each_key_has_its_own_budget(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"rate_limit_reads": "2/minute"}))
     async with app.router.lifespan_context(app):
-        from filewallball.access import keys
-
         secrets = []
         async with app.state.fwb.sessions() as session:
             for name in ("one", "two"):
@@ -148,6 +149,56 @@ async def test_limiter_outage_fails_open_for_reads_and_closed_for_writes_if_aske
     assert read.status_code == 200
     assert write.status_code == 503
     assert bad_key.status_code == 401  # an outage never bypasses authentication
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: a real server that cannot be reached."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_limiter_outage_fails_open_by_default_and_is_logged(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}/0"})
+    )
+    with capturing_app_log() as app_log:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("192.0.2.16", 1))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                write = await http.post("/upload", files={"file": ("a.txt", b"x")})
+                read = await http.get("/files")
+    assert write.status_code == 201
+    assert read.status_code == 200
+    assert "ratelimit-limit" not in write.headers  # nothing was counted
+    assert len(app_log.events("rate_limiter_unavailable")) == 2
+    assert app_log.events("rate_limiter_unavailable")[0]["level"] == "error"
+
+
+async def test_admin_requests_have_a_budget_of_their_own(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"rate_limit_admin": "2/minute", "rate_limit_reads": "5/hour"})
+    )
+    async with app.router.lifespan_context(app):
+        async with app.state.fwb.sessions() as session:
+            issued = await keys.issue(session, "ops", Role.admin)
+            await session.commit()
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.17", 1))
+        headers = {"Authorization": f"Bearer {issued.secret}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as http:
+            admin = [await http.get("/admin/keys") for _ in range(3)]
+            read = await http.get("/files")
+    assert [r.status_code for r in admin] == [200, 200, 429]
+    assert read.status_code == 200  # reads are counted apart
+    assert [r.headers["ratelimit-limit"] for r in admin] == ["2", "2", "2"]
+    assert read.headers["ratelimit-limit"] == "5"
+    assert 0 < int(admin[0].headers["ratelimit-reset"]) <= 60
+    assert 3000 < int(read.headers["ratelimit-reset"]) <= 3600  # the window is an hour
+    refused = admin[2]
+    assert refused.headers["retry-after"] == refused.headers["ratelimit-reset"]
 
 
 async def _slow_body(release: asyncio.Event, started: asyncio.Event) -> AsyncIterator[bytes]:
