@@ -7,7 +7,15 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BeforeValidator, Field, ValidationError, field_validator
+from limits import parse_many
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -56,7 +64,22 @@ def _comma_separated(value: object) -> object:
 
 Networks = Annotated[list[Network], NoDecode, BeforeValidator(parse_networks)]
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
-RateLimit = Annotated[str, Field(pattern=r"^\s*\d+\s*(/|per)\s*\d*\s*[a-z]+\s*$")]
+
+
+def _rate_limit(value: str) -> str:
+    """What the `limits` library parses, one limit or several (`10/second;100/minute`)."""
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a rate limit: write 60/minute, or several as 10/second;100/minute"
+        ) from None
+    if any(item.amount < 1 for item in items):
+        raise ValueError(f"{value!r} would refuse every request; allow at least 1")
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class SettingsError(Exception):

@@ -17,7 +17,7 @@ from redis import Redis
 from filewallball.access import keys
 from filewallball.access.roles import Role
 from filewallball.app import create_app
-from filewallball.settings import Settings
+from filewallball.settings import Settings, SettingsError, load_settings
 from tests.access.conftest import capturing_app_log
 from tests.conftest import Backend, ClientFor
 
@@ -47,6 +47,44 @@ async def test_over_the_limit_is_429_with_retry_after(settings: Settings) -> Non
     assert refused.headers["ratelimit-limit"] == "2"
     assert refused.headers["ratelimit-remaining"] == "0"
     assert uploads[0].headers["ratelimit-remaining"] == "1"
+
+
+@pytest.mark.parametrize("value", ["10/second;100/minute", "60 per minute", "5/2 minutes"])
+def test_rate_limits_take_the_limits_notation(value: str) -> None:
+    assert load_settings(rate_limit_reads=value).rate_limit_reads == value
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("abc", "is not a rate limit"),
+        ("10/fortnight", "is not a rate limit"),
+        ("", "is not a rate limit"),
+        ("10/second;often", "is not a rate limit"),
+        ("0/minute", "would refuse every request"),
+    ],
+)
+def test_a_rate_limit_that_limits_cannot_read_stops_start_up(value: str, complaint: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(rate_limit_uploads=value)
+    message = str(refused.value)
+    assert message.startswith("FWB_RATE_LIMIT_UPLOADS: ")
+    assert complaint in message
+    assert "\n" not in message
+
+
+async def test_every_limit_of_a_class_holds(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"rate_limit_reads": "2/second;3/minute"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.18", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            burst = [await http.get("/files") for _ in range(3)]
+            await asyncio.sleep(1.1)
+            later = [await http.get("/files") for _ in range(2)]
+    assert [r.status_code for r in burst] == [200, 200, 429]
+    assert burst[2].headers["ratelimit-limit"] == "2"  # refused by the second's limit ...
+    assert [r.status_code for r in later] == [200, 429]
+    assert later[1].headers["ratelimit-limit"] == "3"  # ... and then by the minute's
 
 
 async def test_a_client_guessing_keys_runs_into_the_limit(

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
@@ -70,10 +70,10 @@ class RateLimiter:
         else:
             self.storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self.storage)
-        self._limits: dict[RouteClass, RateLimitItem] = {
-            RouteClass.read: parse(settings.rate_limit_reads),
-            RouteClass.upload: parse(settings.rate_limit_uploads),
-            RouteClass.admin: parse(settings.rate_limit_admin),
+        self._limits: dict[RouteClass, list[RateLimitItem]] = {
+            RouteClass.read: parse_many(settings.rate_limit_reads),
+            RouteClass.upload: parse_many(settings.rate_limit_uploads),
+            RouteClass.admin: parse_many(settings.rate_limit_admin),
         }
 
     async def close(self) -> None:
@@ -81,11 +81,17 @@ class RateLimiter:
             await self._pool.aclose()
 
     async def hit(self, route_class: RouteClass, client: str) -> Verdict:
-        item = self._limits[route_class]
-        try:
-            allowed = await self._limiter.hit(item, route_class.value, client)
-            stats = await self._limiter.get_window_stats(item, route_class.value, client)
-        except Exception as exc:  # limits wraps every storage failure; none may pass silently
-            raise LimiterUnavailable(type(exc).__name__) from exc
-        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
-        return Verdict(allowed, item.amount, stats.remaining, reset_after)
+        """Count a request against every limit of its class (`10/second;100/minute`)."""
+        verdicts: list[Verdict] = []
+        for item in self._limits[route_class]:
+            try:
+                allowed = await self._limiter.hit(item, route_class.value, client)
+                stats = await self._limiter.get_window_stats(item, route_class.value, client)
+            except Exception as exc:  # limits wraps every storage failure; none may pass silently
+                raise LimiterUnavailable(type(exc).__name__) from exc
+            reset_after = max(0, math.ceil(stats.reset_time - time.time()))
+            verdicts.append(Verdict(allowed, item.amount, stats.remaining, reset_after))
+            if not allowed:
+                break  # a refused request is not charged to the wider windows
+        # The answer speaks of the tightest limit: the one that refused, else the nearest to.
+        return min(verdicts, key=lambda verdict: (verdict.allowed, verdict.remaining))
