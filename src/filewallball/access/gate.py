@@ -1,5 +1,6 @@
-"""Caps on uploads in flight, per replica: a few at a time per client, and a ceiling on the
-bytes all uploads may be bringing in at once, so that one client cannot starve the others."""
+"""Caps on uploads in flight, per worker process: a few at a time per client, and a ceiling on
+the bytes all uploads may be bringing in at once, so that one client cannot starve the others.
+Counted in memory, so a replica running N workers admits N times as much."""
 
 from __future__ import annotations
 
