@@ -23,6 +23,7 @@ async def test_operations_are_audited_with_actor_ip_request_id_and_outcome(
     await admin.post(f"/admin/files/{created['file_id']}/restore")
     await admin.delete(f"/admin/files/{created['file_id']}")
     issued = (await admin.post("/admin/keys", json={"name": "n", "role": "viewer"})).json()
+    await admin.patch(f"/admin/keys/{issued['key_id']}", json={"role": "uploader"})
     await admin.delete(f"/admin/keys/{issued['key_id']}")
     await client.get("/files", headers={"Authorization": "Bearer fwb_wrong"})
 
@@ -35,10 +36,14 @@ async def test_operations_are_audited_with_actor_ip_request_id_and_outcome(
         "restore",
         "purge",
         "key_created",
+        "key_role_changed",
         "key_revoked",
         "auth_failed",
     ):
         assert action in actions, action
+    changed = next(e for e in log["items"] if e["action"] == "key_role_changed")
+    assert changed["target"] == f"key:{issued['key_id']}"
+    assert '"role": "uploader"' in changed["detail"]
     restore = next(e for e in log["items"] if e["action"] == "restore")
     assert restore["actor"].startswith("key:")
     assert restore["client_ip"] == "192.0.2.99"
@@ -65,6 +70,16 @@ async def test_audit_filters_and_pages(client_for: ClientFor) -> None:
     assert (len(page["items"]), page["pages"]) == (2, 2)
     future = (await admin.get("/admin/audit", params={"since": "2999-01-01T00:00:00Z"})).json()
     assert future["total"] == 0
+    past = (await admin.get("/admin/audit", params={"until": "2000-01-01T00:00:00Z"})).json()
+    assert past["total"] == 0
+    until_far = (await admin.get("/admin/audit", params={"until": "2999-01-01T00:00:00Z"})).json()
+    assert until_far["total"] == by_actor["total"]  # the uploads are every entry there is
+
+    first = by_actor["items"][-1]
+    targeted = (await admin.get("/admin/audit", params={"target": first["target"]})).json()
+    assert [(e["action"], e["target"]) for e in targeted["items"]] == [("upload", first["target"])]
+    nothing = (await admin.get("/admin/audit", params={"target": "no-such-file"})).json()
+    assert nothing["total"] == 0
 
 
 async def test_rate_limit_hits_are_audited_once_not_per_request(

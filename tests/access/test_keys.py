@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
-from filewallball.access.roles import Role
+from filewallball.access.roles import Actor, Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
 from tests.access.conftest import AppLog
@@ -230,6 +230,25 @@ async def test_revocation_and_role_changes_reach_every_replica_at_once(
             assert (await http.post("/upload", files={"file": ("a.txt", b"x")})).status_code == 403
             await admin.delete(f"/admin/keys/{created['key_id']}")
             assert (await http.get("/files")).status_code == 401
+
+
+# Who may hand out which role, spelled out rather than derived from the ranks under test.
+GRANTABLE = {
+    (Role.admin, Role.admin),
+    (Role.admin, Role.uploader),
+    (Role.admin, Role.viewer),
+    (Role.uploader, Role.uploader),
+    (Role.uploader, Role.viewer),
+    (Role.viewer, Role.viewer),
+}
+
+
+@pytest.mark.parametrize("holder", [*Role, None])
+@pytest.mark.parametrize("granted", list(Role))
+def test_a_role_grants_only_what_it_holds(holder: Role | None, granted: Role) -> None:
+    # Only admins reach the key endpoints today, so this is where the rule itself is tested.
+    actor = Actor(role=holder, key_pk=1, key_id="0123456789ab")
+    assert actor.may_grant(granted) == ((holder, granted) in GRANTABLE)
 
 
 async def test_no_one_grants_more_than_they_hold(client_for: ClientFor) -> None:
