@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 import pytest
 from sqlalchemy import Engine
@@ -77,6 +80,29 @@ async def test_long_text_is_cut_at_the_preview_limit(settings: Settings) -> None
     assert len(response.content) <= 1000
     assert response.text.startswith("가나다라")
     assert "\ufffd" not in response.text  # a character cut at the limit is dropped, not garbled
+
+
+async def test_detecting_an_encoding_does_not_stall_other_requests(settings: Settings) -> None:
+    from filewallball.app import create_app
+
+    size = 8 * 1024 * 1024
+    legacy = ("Grüße aus Köln, schöne Straße, café crème. " * 200_000).encode("cp1252")[:size]
+    app = create_app(settings.model_copy(update={"preview_max_bytes": size}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            created = await http.post("/upload", files={"file": ("legacy.txt", legacy)})
+            previewing = asyncio.create_task(http.get(created.json()["view_url"]))
+            # How long the event loop is kept from everything else while the preview runs.
+            longest_stall = 0.0
+            while not previewing.done():
+                before = time.perf_counter()
+                await asyncio.sleep(0.001)
+                longest_stall = max(longest_stall, time.perf_counter() - before)
+            response = await previewing
+    assert response.status_code == 200
+    assert response.text.startswith("Grüße aus Köln")
+    assert longest_stall < 0.1, f"the event loop stalled for {longest_stall * 1000:.0f} ms"
 
 
 async def test_binary_files_have_no_preview(client: httpx.AsyncClient, uploaded: Uploader) -> None:

@@ -247,7 +247,9 @@ async def preview(
     )
     if raster:
         return stored
-    return TextPreview(decode_text(b"".join(chunks)), truncated=stored.size > limit)
+    # Detecting an encoding takes tens of milliseconds per MiB: not on the event loop.
+    text = await anyio.to_thread.run_sync(decode_text, b"".join(chunks))
+    return TextPreview(text, truncated=stored.size > limit)
 
 
 async def list_files(
