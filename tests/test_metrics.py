@@ -44,6 +44,7 @@ async def test_uploads_downloads_and_routes_are_counted(quiet_client: httpx.Asyn
     before = (await client.get("/metrics")).text
     created = (await client.post("/upload", files={"file": ("a.txt", b"12345")})).json()
     await client.get(created["download_url"])
+    await client.head(created["download_url"])
     await client.get(created["info_url"])
     await client.get(created["info_url"])
     await client.post("/upload", files={"file": ("x.exe", b"MZ")})
@@ -56,6 +57,7 @@ async def test_uploads_downloads_and_routes_are_counted(quiet_client: httpx.Asyn
     assert grew("filewallball_uploads_total", outcome="refused_type") == 1
     assert grew("filewallball_upload_bytes_total") == 5
     assert grew("filewallball_downloads_total", outcome="complete") == 1
+    assert grew("filewallball_downloads_total", outcome="head") == 1  # not a download
     assert grew("filewallball_download_bytes_total") == 5
     assert grew("filewallball_upload_duration_seconds_count") == 1
     assert (
@@ -64,7 +66,9 @@ async def test_uploads_downloads_and_routes_are_counted(quiet_client: httpx.Asyn
         )
         == 2
     )
-    assert grew("filewallball_cache_hits_total") >= 1
+    # The first read of the file's metadata goes to the database; the three after it do not.
+    assert grew("filewallball_cache_misses_total") == 1
+    assert grew("filewallball_cache_hits_total") == 3
     assert created["file_id"] not in after  # labels hold route templates, never raw paths
 
 

@@ -353,6 +353,8 @@ async def download(
         outcome = {200: "complete", 206: "partial", 304: "not_modified"}[plan.status]
         if body is not None and not complete:
             outcome = "aborted"
+        elif method == "HEAD":
+            outcome = "head"  # headers only: no download happened
         metrics.DOWNLOADS.labels(outcome).inc()
         metrics.DOWNLOAD_BYTES.inc(sent)
         async with sessions() as log_session:
