@@ -70,6 +70,7 @@ async def test_head_answers_headers_without_a_body(
         ("bytes=10000-", 10000, 10239),
         ("bytes=-40", 10200, 10239),
         ("bytes=10200-999999", 10200, 10239),
+        ("bytes=-99999", 0, 10239),  # a suffix longer than the file is the whole file
     ],
 )
 async def test_single_range_gives_206(
@@ -131,6 +132,8 @@ async def test_validators_answer_304(client: httpx.AsyncClient, uploaded: Upload
     assert by_etag.status_code == by_list.status_code == by_date.status_code == 304
     assert by_etag.content == b""
     assert by_etag.headers["etag"] == etag
+    assert by_etag.headers["last-modified"] == modified
+    assert by_date.headers["last-modified"] == modified
     assert changed_since.status_code == other_etag.status_code == 200
 
 
@@ -146,6 +149,50 @@ async def test_if_range_serves_the_range_only_while_the_file_is_unchanged(
     )
     assert same.status_code == 206 and same.content == CONTENT[:10]
     assert stale.status_code == 200 and stale.content == CONTENT
+
+
+async def test_if_range_with_a_date_serves_the_range_only_for_that_date(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    modified = (await client.head(file["download_url"])).headers["last-modified"]
+    older = format_datetime(parsedate_to_datetime(modified) - timedelta(seconds=1), usegmt=True)
+
+    same = await client.get(
+        file["download_url"], headers={"Range": "bytes=0-9", "If-Range": modified}
+    )
+    stale = await client.get(
+        file["download_url"], headers={"Range": "bytes=0-9", "If-Range": older}
+    )
+    assert same.status_code == 206 and same.content == CONTENT[:10]
+    assert same.headers["content-range"] == f"bytes 0-9/{len(CONTENT)}"
+    assert stale.status_code == 200 and stale.content == CONTENT
+
+
+@pytest.mark.parametrize("header", ["bytes=0-0", "bytes=0-", "bytes=-1"])
+async def test_any_range_of_an_empty_file_gives_416(
+    client: httpx.AsyncClient, uploaded: Uploader, header: str
+) -> None:
+    file = await uploaded("empty.bin", b"")
+    response = await client.get(file["download_url"], headers={"Range": header})
+    assert response.status_code == 416
+    assert response.headers["content-range"] == "bytes */0"
+    whole = await client.get(file["download_url"])
+    assert whole.status_code == 200 and whole.content == b""
+
+
+async def test_head_with_a_range_answers_the_range_headers_without_a_body(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    file = await uploaded("data.bin", CONTENT)
+    response = await client.head(file["download_url"], headers={"Range": "bytes=100-199"})
+    assert response.status_code == 206
+    assert response.headers["content-range"] == f"bytes 100-199/{len(CONTENT)}"
+    assert response.headers["content-length"] == "100"
+    assert response.content == b""
+    beyond = await client.head(file["download_url"], headers={"Range": "bytes=20000-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(CONTENT)}"
 
 
 async def test_every_download_is_recorded(
