@@ -55,6 +55,17 @@ def test_bad_value_names_the_setting(
         load_settings()
 
 
+def test_an_async_driver_we_do_not_ship_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FWB_DATABASE_URL", "mysql+aiomysql://u@db/fwb")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value) == (
+        "FWB_DATABASE_URL: unsupported database 'mysql+aiomysql': use sqlite or mysql/mariadb"
+    )
+
+
 def test_cli_refuses_to_start_with_one_line(tmp_path: object) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "filewallball", "serve"],

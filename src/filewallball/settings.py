@@ -32,7 +32,7 @@ _ASYNC_DRIVERS = {
     "mariadb+pymysql": "mysql+asyncmy",
     "mariadb+asyncmy": "mysql+asyncmy",
 }
-_SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "mysql+asyncmy", "mysql+aiomysql"}
+_SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "mysql+asyncmy"}
 
 
 Network = IPv4Network | IPv6Network
