@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -33,6 +34,7 @@ class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
     storage_dir: Path
+    log: Path  # the server's stdout and stderr
 
     def rss(self) -> int:
         """Resident memory of the server and its worker processes."""
@@ -47,7 +49,12 @@ def _free_port() -> int:
 
 
 def start_server(
-    backend: Backend, storage_dir: Path, tmp_path: Path, workers: int = 1, **env: str
+    backend: Backend,
+    storage_dir: Path,
+    tmp_path: Path,
+    workers: int = 1,
+    server: str = "granian",
+    **env: str,
 ) -> LiveServer:
     port = _free_port()
     environment = {
@@ -65,7 +72,8 @@ def start_server(
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if backend.redis_url:
         environment["FWB_REDIS_URL"] = backend.redis_url
-    with (tmp_path / f"server-{port}.log").open("wb") as log:
+    log_path = tmp_path / f"server-{port}.log"
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -76,6 +84,8 @@ def start_server(
                 str(port),
                 "--workers",
                 str(workers),
+                "--server",
+                server,
             ],
             env=environment,
             stdout=log,
@@ -87,11 +97,11 @@ def start_server(
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                return LiveServer(url, process, storage_dir)
+                return LiveServer(url, process, storage_dir, log_path)
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError((tmp_path / f"server-{port}.log").read_text())
+    raise RuntimeError(log_path.read_text())
 
 
 @pytest.fixture
@@ -199,6 +209,34 @@ def test_delete_answers_404_at_once_on_every_worker(
     finally:
         live.process.terminate()
         live.process.wait(timeout=20)
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_every_line_a_server_writes_is_json_and_requests_carry_their_id(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path, server: str
+) -> None:
+    live = start_server(
+        clean_backend,
+        storage_dir,
+        tmp_path,
+        workers=2,
+        server=server,
+        FWB_LOG_JSON="true",
+        FWB_LOG_LEVEL="info",
+    )
+    try:
+        httpx.get(f"{live.url}/files", headers={"X-Request-ID": "trace-listing"})
+        httpx.get(f"{live.url}/files/not-a-file", headers={"X-Request-ID": "trace-missing"})
+    finally:
+        live.process.terminate()
+        live.process.wait(timeout=20)
+    lines = [line for line in live.log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+    server_logger = "_granian" if server == "granian" else "uvicorn.error"
+    assert any(r["logger"].startswith(server_logger) for r in records)  # start-up and shutdown
+    requests = [r for r in records if r["event"] == "request"]
+    assert all(r.get("request_id") for r in requests)
+    assert {r["request_id"] for r in requests} >= {"trace-listing", "trace-missing"}
 
 
 def test_client_disconnecting_mid_upload_leaves_no_row_and_no_blob(

@@ -19,7 +19,7 @@ from filewallball import migrations
 from filewallball.access import audit, keys
 from filewallball.access.roles import Role
 from filewallball.db import create_engine, create_sessionmaker
-from filewallball.log import configure_logging
+from filewallball.log import configure_logging, logging_config
 from filewallball.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(help="FileWallBall: upload a file, get a link.", no_args_is_help=True)
@@ -78,6 +78,7 @@ def serve(
     if server is Server.granian:
         from granian.constants import Interfaces
         from granian.http import HTTP1Settings
+        from granian.log import LogLevels
         from granian.server import Server as Granian
 
         Granian(
@@ -88,7 +89,9 @@ def serve(
             port=port,
             workers=workers,
             http1_settings=HTTP1Settings(header_read_timeout=10_000),
-            log_access=False,
+            log_access=False,  # the app writes its own request lines, with their request id
+            log_level=LogLevels(settings.log_level),
+            log_dictconfig=logging_config(settings),
         ).serve()
     else:
         import uvicorn
@@ -100,6 +103,8 @@ def serve(
             port=port,
             workers=workers,
             access_log=False,
+            log_config=logging_config(settings),
+            log_level=settings.log_level,
             timeout_keep_alive=5,
         )
 

@@ -1,43 +1,83 @@
-"""Structured logs: JSON when not on a terminal, the request id on every line."""
+"""Structured logs: JSON when not on a terminal, the request id on every line.
+
+One logging configuration serves the app, the libraries and the ASGI server: `serve` hands the
+same dictConfig to granian or uvicorn, so their start-up and shutdown lines are rendered like
+ours rather than as plain text in between JSON lines.
+"""
 
 from __future__ import annotations
 
-import logging
+import logging.config
 import sys
+from typing import Any
 
 import structlog
 
 from filewallball.settings import Settings
 
+# The ASGI servers' own loggers: no handlers of their own, everything through the root's.
+SERVER_LOGGERS = ("_granian", "uvicorn", "uvicorn.error")
+# Silenced: the app writes one line per request itself, with its request id and route.
+SERVER_ACCESS_LOGGERS = ("granian.access", "uvicorn.access")
 
-def configure_logging(settings: Settings) -> None:
-    as_json = settings.log_json if settings.log_json is not None else not sys.stderr.isatty()
-    shared: list[structlog.types.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+_SHARED: list[structlog.types.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def _as_json(settings: Settings) -> bool:
+    return settings.log_json if settings.log_json is not None else not sys.stderr.isatty()
+
+
+def structured_formatter(as_json: bool) -> logging.Formatter:
+    """Renders any log record, from structlog or plain `logging`, as one JSON or console line."""
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """The dictConfig for this process and the server's: one handler on the root, on stderr."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structured": {
+                "()": f"{__name__}.structured_formatter",
+                "as_json": _as_json(settings),
+            }
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "structured",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["console"], "level": settings.log_level.upper()},
+        "loggers": {
+            **{name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS},
+            **{name: {"handlers": [], "propagate": False} for name in SERVER_ACCESS_LOGGERS},
+        },
+    }
+
+
+def configure_logging(settings: Settings) -> None:
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                renderer,
-            ],
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    logging.config.dictConfig(logging_config(settings))
