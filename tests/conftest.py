@@ -4,6 +4,7 @@ FWB_TEST_DATABASE_URL and FWB_TEST_REDIS_URL name them (CI sets both and require
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,3 +167,10 @@ def count_rows(database: Engine, table: str, where: str = "1=1") -> int:
         return int(
             connection.execute(text(f"SELECT COUNT(*) FROM {table} WHERE {where}")).scalar_one()
         )
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

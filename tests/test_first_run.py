@@ -4,7 +4,6 @@ database and storage folder under ./data, migrates them, and serves, under eithe
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,19 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 pytestmark = [pytest.mark.server]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(params=["granian", "uvicorn"])
 def first_run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A server started in an empty folder, with no FWB_ setting in its environment."""
-    port = _free_port()
+    port = free_port()
     environment = {name: value for name, value in os.environ.items() if "FWB_" not in name}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path / "server.log"

@@ -22,7 +22,7 @@ import psutil
 import pytest
 from sqlalchemy import Engine
 
-from tests.conftest import Backend, blobs_in, count_rows
+from tests.conftest import Backend, blobs_in, count_rows, free_port
 from tests.test_metrics import sample
 
 pytestmark = [pytest.mark.server]
@@ -42,12 +42,6 @@ class LiveServer:
         return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(
     backend: Backend,
     storage_dir: Path,
@@ -56,7 +50,7 @@ def start_server(
     server: str = "granian",
     **env: str,
 ) -> LiveServer:
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         "FWB_DATABASE_URL": backend.database_url,
