@@ -11,13 +11,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from filewallball import migrations
+from filewallball import (
+    migrations,
+    rollup,  # noqa: F401
+)
 from filewallball.access import models as access_models  # noqa: F401  (registers tables)
 from filewallball.db import Base
 from filewallball.files import models as files_models  # noqa: F401
 from filewallball.jobs import models as jobs_models  # noqa: F401
 from filewallball.settings import Settings
-from filewallball.stats import models as stats_models  # noqa: F401
 from tests.conftest import Backend
 
 TABLES = {

@@ -24,9 +24,14 @@ from filewallball.cache import create_cache
 from filewallball.categories.router import router as categories_router
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
-from filewallball.errors import Forbidden, Unauthorized, UnexpectedErrors, install_error_handlers
+from filewallball.errors import (
+    Forbidden,
+    Unauthorized,
+    UnexpectedErrors,
+    install_error_handlers,
+    problem_response,
+)
 from filewallball.files import service as files_service
-from filewallball.files.router import problem_response
 from filewallball.files.router import router as files_router
 from filewallball.headers import SecurityHeadersMiddleware
 from filewallball.images import service as images_service

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from filewallball.access.audit import Audit, Auditor
 from filewallball.access.roles import Actor
 from filewallball.cache import Cache
 from filewallball.jobs.worker import Worker
@@ -17,7 +18,6 @@ from filewallball.settings import Settings
 from filewallball.storage import Storage
 
 if TYPE_CHECKING:
-    from filewallball.access.audit import Auditor
     from filewallball.access.clamav import Scanner
     from filewallball.access.gate import UploadGate
     from filewallball.access.policy import PolicySource
@@ -90,3 +90,18 @@ ActorDep = Annotated[Actor, Depends(get_actor)]
 # was stored is stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ClientDep = Annotated[Client, Depends(get_client)]
+
+
+def get_audit(request: Request, state: StateDep, session: SessionDep) -> Audit:
+    request_state = request.scope.get("state", {})
+    actor = request_state.get("actor")
+    return Audit(
+        auditor=state.auditor,
+        session=session,
+        actor=actor.label if actor is not None else "anonymous",
+        client_ip=request_state.get("client_ip"),
+        request_id=request_state.get("request_id"),
+    )
+
+
+AuditDep = Annotated[Audit, Depends(get_audit)]

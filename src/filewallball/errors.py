@@ -203,6 +203,31 @@ class UnexpectedErrors:
             await _unexpected(scope["path"], exc)(scope, receive, send)
 
 
+# OpenAPI response entries, each with the example we really send.
+Responses = dict[int | str, dict[str, Any]]
+
+
+def problem_response(
+    status: int, detail: str, *, slug: str | None = None, description: str | None = None
+) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem, with the example we really send."""
+    example = problem_body(status, detail, slug or slug_for(status))
+    return {"description": description or detail, "content": {PROBLEM_JSON: {"example": example}}}
+
+
+FILE_NOT_FOUND: Responses = {404: problem_response(404, "No file has this id.")}
+DATABASE_DOWN: Responses = {
+    503: problem_response(503, "The database is unavailable. Try again shortly.")
+}
+AUTH: Responses = {
+    401: problem_response(
+        401, "A valid API key is required: send it as 'Authorization: Bearer <key>'."
+    ),
+    403: problem_response(403, "The viewer role may not do this."),
+    429: problem_response(429, "Too many requests. Try again in 12 seconds."),
+}
+
+
 VALIDATION_EXAMPLE = problem_body(
     422,
     "Invalid value in query.size.",

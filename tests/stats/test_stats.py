@@ -9,10 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from filewallball import rollup
 from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
-from filewallball.stats import rollup
 from filewallball.stats.repository import periods
 from tests.conftest import ClientFor
 

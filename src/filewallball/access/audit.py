@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
 from cachetools import TTLCache
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import JSONResponse
 
 from filewallball.access.models import AuditLog
-from filewallball.deps import AppState, SessionDep, StateDep
 from filewallball.errors import FileWallBallError, problem_for
 
 log = structlog.get_logger("filewallball.audit")
@@ -140,29 +139,14 @@ class Audit:
         )
 
 
-def get_audit(request: Request, state: StateDep, session: SessionDep) -> Audit:
-    request_state = request.scope.get("state", {})
-    actor = request_state.get("actor")
-    return Audit(
-        auditor=state.auditor,
-        session=session,
-        actor=actor.label if actor is not None else "anonymous",
-        client_ip=request_state.get("client_ip"),
-        request_id=request_state.get("request_id"),
-    )
-
-
-AuditDep = Annotated[Audit, Depends(get_audit)]
-
-
 async def on_refusal(request: Request, exc: Exception) -> JSONResponse:
     """The handler of Unauthorized and Forbidden: wherever an endpoint refuses an actor, the
     refusal is recorded as `auth_failed`, once a minute per client like the guard's own."""
     assert isinstance(exc, FileWallBallError)
-    state: AppState = request.app.state.fwb
+    auditor: Auditor = request.app.state.fwb.auditor
     request_state = request.scope.get("state", {})
     actor = request_state.get("actor")
-    await state.auditor.record(
+    await auditor.record(
         "auth_failed",
         actor=actor.label if actor is not None else "anonymous",
         target=request.url.path,

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.access.network import NetworkRules
 from filewallball.access.roles import Role
-from filewallball.files.models import SystemSetting
 from filewallball.settings import Network, Settings, parse_networks
+from filewallball.system_settings import SystemSetting
 
 log = structlog.get_logger(__name__)
 

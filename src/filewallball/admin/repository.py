@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.access.models import AuditLog
 from filewallball.db import utcnow
-from filewallball.files.models import File, FileCategory, FileExtension, SystemSetting
+from filewallball.files.models import File, FileCategory, FileExtension
+from filewallball.system_settings import SystemSetting
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from filewallball.access.audit import AuditDep
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.admin import repository, service
 from filewallball.admin.schemas import (
@@ -23,8 +22,8 @@ from filewallball.admin.schemas import (
 )
 from filewallball.categories import service as categories_service
 from filewallball.categories.schemas import Category, CategoryRequest
-from filewallball.deps import ActorDep, SessionDep, StateDep
-from filewallball.files.router import NOT_FOUND, problem_response
+from filewallball.deps import ActorDep, AuditDep, SessionDep, StateDep
+from filewallball.errors import FILE_NOT_FOUND, Responses, problem_response
 
 
 def admin_only(actor: ActorDep) -> Actor:
@@ -33,7 +32,8 @@ def admin_only(actor: ActorDep) -> Actor:
 
 
 AdminDep = Annotated[Actor, Depends(admin_only)]
-ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+KEY_NOT_FOUND: Responses = {404: problem_response(404, "No API key has this id.")}
+ADMIN_ERRORS: Responses = {
     401: problem_response(401, "A valid API key is required."),
     403: problem_response(403, "The uploader role may not do this."),
 }
@@ -68,7 +68,7 @@ async def list_keys(session: SessionDep, actor: AdminDep) -> list[KeyInfo]:
     response_model=KeyInfo,
     summary="Change a key's role",
     description="Takes effect on every replica with the next request.",
-    responses=NOT_FOUND,
+    responses=KEY_NOT_FOUND,
 )
 async def change_role(
     key_id: str, change: RoleChange, session: SessionDep, actor: AdminDep, audit: AuditDep
@@ -81,7 +81,7 @@ async def change_role(
     status_code=204,
     summary="Revoke a key",
     description="The key answers 401 from the next request on, on every replica.",
-    responses=NOT_FOUND,
+    responses=KEY_NOT_FOUND,
 )
 async def revoke_key(
     key_id: str, session: SessionDep, actor: AdminDep, audit: AuditDep
@@ -131,7 +131,10 @@ async def network_settings(
         "Comma-separated CIDRs (IPv4 and IPv6); an empty value clears the list. Every replica "
         "applies it within FWB_POLICY_REFRESH_SECONDS."
     ),
-    responses={**NOT_FOUND, 400: problem_response(400, "'10.0.0.0/33' is not an IP network.")},
+    responses={
+        404: problem_response(404, "No setting is called 'ip.allow'; see GET /admin/settings."),
+        400: problem_response(400, "'10.0.0.0/33' is not an IP network."),
+    },
 )
 async def put_setting(
     key: str,
@@ -184,7 +187,7 @@ async def add_category(
     status_code=204,
     summary="Restore a deleted file",
     description="Undo a soft delete: the file is back on every endpoint.",
-    responses=NOT_FOUND,
+    responses=FILE_NOT_FOUND,
 )
 async def restore_file(
     file_id: str, session: SessionDep, state: StateDep, actor: AdminDep, audit: AuditDep
@@ -198,7 +201,7 @@ async def restore_file(
     status_code=204,
     summary="Purge a file",
     description="Remove a file for good, deleted or not: its row, its logs and its bytes.",
-    responses=NOT_FOUND,
+    responses=FILE_NOT_FOUND,
 )
 async def purge_file(
     file_id: str, session: SessionDep, state: StateDep, actor: AdminDep, audit: AuditDep

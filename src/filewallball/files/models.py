@@ -16,7 +16,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     UniqueConstraint,
     false,
     true,
@@ -24,10 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from filewallball.db import Base, UTCDateTime, utcnow
-
-# Auto-increment keys: BIGINT on MariaDB, INTEGER (the rowid alias) on SQLite.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from filewallball.db import Base, BigId, UTCDateTime, utcnow
 
 
 class FileCategory(Base):
@@ -186,19 +182,6 @@ class FileDownload(Base):
     completed: Mapped[bool] = mapped_column(Boolean)
     session_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-
-
-class SystemSetting(Base):
-    __tablename__ = "system_settings"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    setting_key: Mapped[str] = mapped_column(String(100), unique=True)
-    setting_value: Mapped[str | None] = mapped_column(Text)
-    setting_type: Mapped[str] = mapped_column(String(20), default="string")
-    description: Mapped[str | None] = mapped_column(String(255))
-    is_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 # A database view built by the migrations; kept out of Base.metadata so nothing tries to create it.

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from filewallball import rollup
 from filewallball.db import utcnow
 from filewallball.files.models import (
     File,
@@ -21,7 +22,6 @@ from filewallball.files.models import (
     FileUpload,
     FileView,
 )
-from filewallball.stats import rollup
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from filewallball.access.audit import AuditDep
 from filewallball.access.network import client_bucket, normalise
 from filewallball.access.roles import Permission, require
-from filewallball.deps import ActorDep, ClientDep, SessionDep, StateDep
-from filewallball.errors import PROBLEM_JSON, MalwareFound, problem_body, slug_for
+from filewallball.deps import ActorDep, AuditDep, ClientDep, SessionDep, StateDep
+from filewallball.errors import (
+    AUTH,
+    DATABASE_DOWN,
+    FILE_NOT_FOUND,
+    MalwareFound,
+    problem_response,
+)
 from filewallball.files import repository, service
 from filewallball.files.download import DOWNLOAD_CSP, content_disposition
 from filewallball.files.schemas import (
@@ -28,25 +33,6 @@ from filewallball.files.upload import MULTIPART_OVERHEAD, Receiver, normalise_ta
 router = APIRouter(tags=["files"])
 
 
-def problem_response(
-    status: int, detail: str, *, slug: str | None = None, description: str | None = None
-) -> dict[str, Any]:
-    """An OpenAPI response entry for a problem, with the example we really send."""
-    example = problem_body(status, detail, slug or slug_for(status))
-    return {"description": description or detail, "content": {PROBLEM_JSON: {"example": example}}}
-
-
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem_response(404, "No file has this id.")}
-DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
-    503: problem_response(503, "The database is unavailable. Try again shortly.")
-}
-AUTH: dict[int | str, dict[str, Any]] = {
-    401: problem_response(
-        401, "A valid API key is required: send it as 'Authorization: Bearer <key>'."
-    ),
-    403: problem_response(403, "The viewer role may not do this."),
-    429: problem_response(429, "Too many requests. Try again in 12 seconds."),
-}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -154,7 +140,7 @@ async def upload(
     response_model=FileDetails,
     summary="Describe a file",
     description="Everything known about a file. Counts as a view of type `info`.",
-    responses={**AUTH, **NOT_FOUND, **DATABASE_DOWN},
+    responses={**AUTH, **FILE_NOT_FOUND, **DATABASE_DOWN},
 )
 async def file_info(
     file_id: str,
@@ -182,7 +168,7 @@ DOWNLOAD_ROUTE: dict[str, Any] = {
         206: {"description": "One byte range.", "content": {"*/*": BINARY}},
         304: {"description": "The copy the client has is current."},
         **AUTH,
-        **NOT_FOUND,
+        **FILE_NOT_FOUND,
         416: problem_response(416, "The range is outside the file, which has 1234 bytes."),
         503: problem_response(
             503,
@@ -234,7 +220,7 @@ async def download(
             }
         },
         **AUTH,
-        **NOT_FOUND,
+        **FILE_NOT_FOUND,
         415: problem_response(415, "Only text and images have a preview; this one is video/mp4."),
         **DATABASE_DOWN,
     },
@@ -314,7 +300,7 @@ async def list_files(
     ),
     responses={
         **AUTH,
-        **NOT_FOUND,
+        **FILE_NOT_FOUND,
         503: problem_response(
             503,
             "The shared cache cannot be reached, so the change cannot be made safely. Try again.",
@@ -342,7 +328,7 @@ async def delete_file(
     description="The owner or an admin. A private file exists only for them; others get 404.",
     responses={
         **AUTH,
-        **NOT_FOUND,
+        **FILE_NOT_FOUND,
         503: problem_response(
             503,
             "The shared cache cannot be reached, so the change cannot be made safely. Try again.",

@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 
-from filewallball import metrics
+from filewallball import metrics, rollup
 from filewallball.access.keys import hash_secret
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache, CacheUnavailable
@@ -35,7 +35,6 @@ from filewallball.files.download import (
 from filewallball.files.models import File, FileDownload
 from filewallball.files.naming import is_raster, is_textual
 from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
-from filewallball.stats import rollup
 from filewallball.storage import Storage
 
 log = structlog.get_logger(__name__)

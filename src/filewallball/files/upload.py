@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect, Request
 
-from filewallball import metrics
+from filewallball import metrics, rollup
 from filewallball.access.clamav import Scanner, ScannerUnavailable, ScanStream
 from filewallball.access.keys import hash_secret
 from filewallball.access.roles import Actor
@@ -54,7 +54,6 @@ from filewallball.files.naming import (
 from filewallball.files.schemas import StoredFile
 from filewallball.files.service import snapshot
 from filewallball.jobs import queue
-from filewallball.stats import rollup
 from filewallball.storage import BlobWriter, Storage, StorageError
 
 log = structlog.get_logger(__name__)

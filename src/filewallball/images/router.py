@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from filewallball.deps import ActorDep, SessionDep, StateDep
+from filewallball.errors import AUTH, FILE_NOT_FOUND, problem_response
 from filewallball.files.download import DOWNLOAD_CSP
-from filewallball.files.router import AUTH, NOT_FOUND, problem_response
 from filewallball.images import service
 
 router = APIRouter(tags=["images"])
@@ -35,7 +35,7 @@ class Size(enum.StrEnum):
         202: problem_response(202, "The thumbnail is being made. Try again in a moment."),
         304: {"description": "The copy the client has is current."},
         **AUTH,
-        **NOT_FOUND,
+        **FILE_NOT_FOUND,
     },
 )
 async def thumbnail(

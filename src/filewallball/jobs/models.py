@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from filewallball.db import Base, UTCDateTime, utcnow
-from filewallball.files.models import BigId
+from filewallball.db import Base, BigId, UTCDateTime, utcnow
 
 
 class Job(Base):

@@ -7,12 +7,15 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from filewallball import (
+    rollup,  # noqa: F401
+    system_settings,  # noqa: F401
+)
 from filewallball.access import models as access_models  # noqa: F401  (registers tables)
 from filewallball.db import Base, create_engine
 from filewallball.files import models as files_models  # noqa: F401
 from filewallball.jobs import models as jobs_models  # noqa: F401
 from filewallball.settings import load_settings
-from filewallball.stats import models as stats_models  # noqa: F401
 
 config = context.config
 

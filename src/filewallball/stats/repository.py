@@ -11,8 +11,7 @@ from sqlalchemy import Row, and_, desc, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.files.models import File, file_statistics
-from filewallball.stats.models import ClientActivity, DailyActivity, DailyUploadError
-from filewallball.stats.rollup import month_of
+from filewallball.rollup import ClientActivity, DailyActivity, DailyUploadError, month_of
 
 
 async def categories(session: AsyncSession) -> Sequence[Row[Any]]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from filewallball.rollup import DailyActivity
 from filewallball.stats import repository
-from filewallball.stats.models import DailyActivity
 from filewallball.stats.schemas import (
     CategoryTotals,
     ClientUsage,

@@ -6,14 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from filewallball.access.audit import AuditDep
-from filewallball.deps import ActorDep, SessionDep, StateDep
-from filewallball.files.router import AUTH, NOT_FOUND
+from filewallball.deps import ActorDep, AuditDep, SessionDep, StateDep
+from filewallball.errors import AUTH, FILE_NOT_FOUND
 from filewallball.tags import service
 from filewallball.tags.schemas import TagCount, TagList, TagName
 
 router = APIRouter(tags=["tags"])
-CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {**AUTH, **NOT_FOUND}
+CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {**AUTH, **FILE_NOT_FOUND}
 
 
 @router.put(
