@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from filewallball import migrations
 from filewallball.access import audit, keys
 from filewallball.access.roles import Role
-from filewallball.db import create_engine, create_sessionmaker
+from filewallball.db import create_engine, create_sessionmaker, transaction
 from filewallball.log import configure_logging, logging_config
 from filewallball.settings import Settings, SettingsError, load_settings
 
@@ -127,10 +127,8 @@ cli.add_typer(keys_cli, name="keys")
 async def _with_session(work: Callable[[AsyncSession], Awaitable[T]], settings: Settings) -> T:
     engine = create_engine(settings)
     try:
-        async with create_sessionmaker(engine)() as session:
-            result = await work(session)
-            await session.commit()
-            return result
+        async with transaction(create_sessionmaker(engine)) as session:
+            return await work(session)
     finally:
         await engine.dispose()
 

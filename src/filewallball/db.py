@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,3 +91,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT = "after_commit"
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """The one place that commits: the block's work commits when it ends and rolls back if it
+    raises. Services only flush; what must follow a commit they register with `after_commit`."""
+    async with sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            session.info.pop(_AFTER_COMMIT, None)
+            await session.rollback()
+            raise
+        for hook in session.info.pop(_AFTER_COMMIT, []):
+            await hook()
+
+
+def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run `hook` once the session's transaction has committed (never if it rolls back): a
+    cache forgets, or bytes are removed, only once no committed row can contradict it."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)

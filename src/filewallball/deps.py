@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from filewallball.access.audit import Audit, Auditor
 from filewallball.access.roles import Actor
 from filewallball.cache import Cache
+from filewallball.db import transaction
 from filewallball.jobs.worker import Worker
 from filewallball.settings import Settings
 from filewallball.storage import Storage
@@ -58,14 +59,10 @@ def get_state(request: Request) -> AppState:
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the handler returns, rolled back if it raises."""
-    async with state.sessions() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    """One transaction per request: committed when the handler returns, rolled back if it
+    raises; its after-commit hooks run before the response is sent."""
+    async with transaction(state.sessions) as session:
+        yield session
 
 
 def get_client(request: Request) -> Client:

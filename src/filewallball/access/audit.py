@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import JSONResponse
 
 from filewallball.access.models import AuditLog
+from filewallball.db import transaction
 from filewallball.errors import FileWallBallError, problem_for
 
 log = structlog.get_logger("filewallball.audit")
@@ -62,9 +63,8 @@ class Auditor:
 
     async def write(self, entry: AuditLog) -> bool:
         try:
-            async with self._sessions() as session:
+            async with transaction(self._sessions) as session:
                 session.add(entry)
-                await session.commit()
         except SQLAlchemyError as exc:
             log.error("audit_not_recorded", action=entry.action, error=type(exc).__name__)
             return False

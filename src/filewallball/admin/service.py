@@ -25,6 +25,7 @@ from filewallball.admin.schemas import (
     SettingInfo,
 )
 from filewallball.cache import Cache
+from filewallball.db import after_commit
 from filewallball.errors import BadRequest, Forbidden, NotFound
 from filewallball.files import service as files_service
 from filewallball.files.models import FileExtension
@@ -120,8 +121,8 @@ async def put_network_setting(
     normalised = ",".join(str(network) for network in networks)
     await repository.put_setting(session, key, normalised, RULE_KEYS[key])
     await audit("setting_changed", key, value=normalised)
-    await session.commit()
-    await policy.reload()  # this replica at once; the others within FWB_POLICY_REFRESH_SECONDS
+    # This replica at once; the others within FWB_POLICY_REFRESH_SECONDS.
+    after_commit(session, policy.reload)
     return SettingInfo(key=key, value=normalised, description=RULE_KEYS[key], source="runtime")
 
 
@@ -170,8 +171,8 @@ async def restore_file(session: AsyncSession, audit: Audit, cache: Cache, file_i
         raise NotFound("No file has this id.")
     await repository.restore(session, file.id)
     await audit("restore", file_id)
-    await session.commit()  # before the cache forgets it, so that no reader refills it stale
-    await files_service.forget(cache, file.file_uuid)
+    # Forgotten once committed, so that no reader refills the cache with the deleted file.
+    after_commit(session, lambda: files_service.forget(cache, file.file_uuid))
 
 
 async def purge_file(
@@ -185,10 +186,14 @@ async def purge_file(
     await files_service.forget(cache, file.file_uuid)
     await repository.purge(session, file.id)
     await audit("purge", file_id)
-    await session.commit()  # the bytes go only once nothing can point at them
-    await files_service.forget(cache, file.file_uuid)
-    try:
-        for blob in (key, *(thumbnail_key(key, size) for size in SIZES)):
-            await storage.delete(blob)
-    except (StorageError, OSError):
-        log.exception("purged_blob_not_removed", key=key)
+
+    async def remove_bytes() -> None:
+        # Only once committed: nothing can point at the bytes any more.
+        await files_service.forget(cache, file.file_uuid)
+        try:
+            for blob in (key, *(thumbnail_key(key, size) for size in SIZES)):
+                await storage.delete(blob)
+        except (StorageError, OSError):
+            log.exception("purged_blob_not_removed", key=key)
+
+    after_commit(session, remove_bytes)

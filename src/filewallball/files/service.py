@@ -22,6 +22,7 @@ from filewallball import metrics, rollup
 from filewallball.access.keys import hash_secret
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache, CacheUnavailable
+from filewallball.db import after_commit, transaction
 from filewallball.deps import Client
 from filewallball.errors import Forbidden, NotFound, ServiceUnavailable, UnsupportedMediaType
 from filewallball.files import repository
@@ -289,8 +290,7 @@ async def delete_file(
     # Invalidate before and after the commit: a reader between the two cannot re-cache it.
     await forget(cache, file_id)
     await repository.soft_delete(session, stored.id)
-    await session.commit()
-    await forget(cache, file_id)
+    after_commit(session, lambda: forget(cache, file_id))
 
 
 async def set_visibility(
@@ -301,8 +301,7 @@ async def set_visibility(
         raise Forbidden("Only the file's owner or an admin may change who sees it.")
     await forget(cache, stored.file_id)
     await repository.set_public(session, stored.id, is_public)
-    await session.commit()
-    await forget(cache, stored.file_id)
+    after_commit(session, lambda: forget(cache, stored.file_id))
     return stored.model_copy(update={"is_public": is_public})
 
 
@@ -356,7 +355,7 @@ async def download(
             outcome = "head"  # headers only: no download happened
         metrics.DOWNLOADS.labels(outcome).inc()
         metrics.DOWNLOAD_BYTES.inc(sent)
-        async with sessions() as log_session:
+        async with transaction(sessions) as log_session:
             await repository.record_download(
                 log_session,
                 FileDownload(
@@ -373,7 +372,6 @@ async def download(
                 who=rollup.client_label(actor, client.ip),
                 counts=body is not None,
             )
-            await log_session.commit()
 
     return CountedStreamResponse(
         body, status_code=plan.status, headers=response_headers, on_finish=record
@@ -401,7 +399,6 @@ async def md5_job(
     async with contextlib.aclosing(storage.read(payload["key"])) as chunks:
         async for chunk in chunks:
             await anyio.to_thread.run_sync(digest.update, chunk)
-    async with sessions() as session:
+    async with transaction(sessions) as session:
         await repository.set_md5(session, payload["file_pk"], digest.hexdigest())
-        await session.commit()
     await refresh(cache, payload["file_id"])

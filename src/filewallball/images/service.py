@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.access.roles import Actor
 from filewallball.cache import Cache
+from filewallball.db import transaction
 from filewallball.errors import NotFound, ServiceUnavailable, ThumbnailPending
 from filewallball.files import service as files_service
 from filewallball.files.models import File
@@ -101,9 +102,8 @@ async def thumbnail_job(
             }
         else:
             log.warning("thumbnail_failed", file_id=file_id, reason=output)
-    async with sessions() as session:
+    async with transaction(sessions) as session:
         await session.execute(update(File).where(File.id == file_pk).values(**facts))
-        await session.commit()
     await files_service.refresh(cache, file_id)
 
 
@@ -111,11 +111,10 @@ async def thumbnail_given_up(
     payload: Mapping[str, Any], *, sessions: async_sessionmaker[AsyncSession], cache: Cache
 ) -> None:
     """The job failed for good: say so, instead of 'pending' for ever."""
-    async with sessions() as session:
+    async with transaction(sessions) as session:
         await session.execute(
             update(File).where(File.id == payload["file_pk"]).values(thumbnail_status="failed")
         )
-        await session.commit()
     await files_service.refresh(cache, payload["file_id"])
 
 

@@ -27,7 +27,7 @@ async def claim(
     session: AsyncSession, worker: str, lease_seconds: float, kinds: Collection[str]
 ) -> Job | None:
     """Take the oldest job of `kinds` that is due, or whose worker's lease ran out (while it
-    has attempts left), and commit the claim."""
+    has attempts left), and claim it in the caller's transaction."""
     now = utcnow()
     due = or_(
         (Job.state == "pending") & (Job.run_after <= now),
@@ -39,7 +39,6 @@ async def claim(
         query = query.with_for_update(skip_locked=True)
     job = await session.scalar(query)
     if job is None:
-        await session.rollback()
         return None
     claimed = await session.execute(
         update(Job)
@@ -51,7 +50,6 @@ async def claim(
             lease_until=now + timedelta(seconds=lease_seconds),
         )
     )
-    await session.commit()
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
     await session.refresh(job)
@@ -65,7 +63,6 @@ async def extend(session: AsyncSession, job_id: int, worker: str, lease_seconds:
         .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
         .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
     )
-    await session.commit()
     return bool(renewed.rowcount)  # type: ignore[attr-defined]
 
 
@@ -81,7 +78,7 @@ async def abandoned(session: AsyncSession) -> list[Job]:
     )
     for job in jobs:
         job.state, job.finished_at, job.last_error = "failed", now, "worker lost"
-    await session.commit()
+    await session.flush()
     return jobs
 
 
@@ -100,5 +97,4 @@ async def finish(session: AsyncSession, job: Job, error: str | None = None) -> s
             finished_at=utcnow() if state != "pending" else None,
         )
     )
-    await session.commit()
     return state

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from filewallball.db import transaction
 from filewallball.jobs import queue
 from filewallball.jobs.models import Job
 from filewallball.jobs.wakeup import Wakeup
@@ -97,12 +98,13 @@ class Worker:
             pass
 
     async def run_one(self) -> bool:
-        async with self.sessions() as session:
+        async with transaction(self.sessions) as session:
             job = await queue.claim(session, self.name, self.lease_seconds, self.handlers)
         if job is None:
-            async with self.sessions() as session:
-                for lost in await queue.abandoned(session):
-                    await self._give_up(lost)
+            async with transaction(self.sessions) as session:
+                lost = await queue.abandoned(session)
+            for abandoned in lost:
+                await self._give_up(abandoned)
             return False
         await self._run(job)
         return True
@@ -124,7 +126,7 @@ class Worker:
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
-        async with self.sessions() as session:
+        async with transaction(self.sessions) as session:
             state = await queue.finish(session, job, error)
         if state == "failed":
             await self._give_up(job)
@@ -142,7 +144,7 @@ class Worker:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
-                async with self.sessions() as session:
+                async with transaction(self.sessions) as session:
                     ours = await queue.extend(session, job_id, self.name, self.lease_seconds)
             except Exception:
                 log.exception("job_lease_not_renewed", job=job_id)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache
+from filewallball.db import after_commit
 from filewallball.errors import BadRequest, Forbidden
 from filewallball.files import repository as files_repository
 from filewallball.files import service as files_service
@@ -47,8 +48,7 @@ async def change(
         await repository.unlink(session, stored.id, drop=normalise_tags(remove))
     names = await repository.names_of(session, stored.id)
     await files_repository.touch(session, stored.id)
-    await session.commit()
-    await files_service.forget(cache, stored.file_id)
+    after_commit(session, lambda: files_service.forget(cache, stored.file_id))
     return names
 
 
