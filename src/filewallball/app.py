@@ -89,11 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         sessions = create_sessionmaker(engine)
+        storage = create_storage(settings)
+        await storage.open()
         state = AppState(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            storage=create_storage(settings),
+            storage=storage,
             cache=create_cache(settings),
             jobs=Worker(
                 sessions,
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.jobs.stop()
             await state.cache.close()
             await state.limiter.close()
+            await storage.close()
             await engine.dispose()
 
     app = FastAPI(
