@@ -87,10 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = create_storage(settings)
+        await storage.open()  # first: a storage that cannot open leaves nothing else to undo
         engine = create_engine(settings)
         sessions = create_sessionmaker(engine)
-        storage = create_storage(settings)
-        await storage.open()
         state = AppState(
             settings=settings,
             engine=engine,

@@ -14,6 +14,7 @@ from filewallball.app import create_app
 from filewallball.settings import Settings
 from filewallball.storage import create_storage
 from tests.access.conftest import capturing_app_log
+from tests.images.test_thumbnails import jpeg
 
 pytestmark = pytest.mark.anyio
 
@@ -26,16 +27,22 @@ def test_local_is_the_default_and_memory_is_chosen_by_name(tmp_path: Path) -> No
 async def test_the_app_runs_on_memory_storage_and_warns_that_files_vanish(
     settings: Settings, storage_dir: Path
 ) -> None:
-    app = create_app(settings.model_copy(update={"storage": "memory"}))
+    app = create_app(settings.model_copy(update={"storage": "memory", "job_concurrency": 0}))
     with capturing_app_log() as log:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 created = await http.post("/upload", files={"file": ("a.txt", b"in memory")})
                 downloaded = await http.get(created.json()["download_url"])
+                image = await http.post("/upload", files={"file": ("red.jpg", jpeg(300, 200))})
+                await app.state.fwb.jobs.run_until_idle()
+                thumbnail = await http.get(f"/thumbnails/{image.json()['file_id']}?size=small")
                 health = (await http.get("/health")).json()
     assert created.status_code == 201
     assert downloaded.content == b"in memory"
+    # The decoder process reads a copy of the blob: it needs no file of the storage's own.
+    assert thumbnail.status_code == 200, thumbnail.text
+    assert thumbnail.headers["content-type"] == "image/webp"
     assert health["backends"]["storage"] == "memory"
     [warning] = log.events("storage_in_memory")
     assert warning["level"] == "warning"
