@@ -1,5 +1,5 @@
 """The storage contract: every backend behaves the same. A new backend joins by adding one
-parameter to the `storage` fixture."""
+entry to BACKENDS, which parametrises the `storage` fixture."""
 
 from __future__ import annotations
 
