@@ -3,11 +3,14 @@ FWB_TEST_DATABASE_URL and FWB_TEST_REDIS_URL name them (CI sets both and require
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -20,10 +23,12 @@ from filewallball.access import keys
 from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
+from filewallball.storage import Storage, create_storage
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 MARIADB_URL = os.environ.get("FWB_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FWB_TEST_REDIS_URL")
+T = TypeVar("T")
 # Tables that tests fill; the seeded catalogue (categories, extensions) stays.
 DATA_TABLES = (
     "jobs",
@@ -155,11 +160,37 @@ async def client_for(app: FastAPI) -> AsyncIterator[ClientFor]:
         await http.aclose()
 
 
-def blobs_in(storage_dir: Path) -> list[Path]:
-    """Every file below the storage root except the health probe's, which it removes itself."""
-    if not storage_dir.exists():
-        return []
-    return sorted(path for path in storage_dir.rglob("*") if path.is_file())
+@pytest.fixture
+def storage(app: FastAPI) -> Storage:
+    """The app's own storage, to look at blobs as the app sees them."""
+    backend: Storage = app.state.fwb.storage
+    return backend
+
+
+async def blob_keys(storage: Storage) -> list[str]:
+    """Keys of every committed blob, as the storage lists them."""
+    return sorted([info.key async for info in storage.list()])
+
+
+async def partial_writes_left(storage: Storage) -> int:
+    """How many writes were begun and neither committed nor aborted. Removes them while
+    counting, so call it once nothing should be in flight, and expect 0."""
+    return await storage.remove_incomplete(datetime.now(UTC) + timedelta(days=1))
+
+
+def on_storage(settings: Settings, look: Callable[[Storage], Awaitable[T]]) -> T:
+    """`look` at a storage built from `settings`: for a server running in its own processes,
+    whose storage a test cannot reach through an app."""
+
+    async def run() -> T:
+        storage = create_storage(settings)
+        await storage.open()
+        try:
+            return await look(storage)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
 
 
 def count_rows(database: Engine, table: str, where: str = "1=1") -> int:

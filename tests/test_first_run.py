@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from filewallball.settings import Settings
+from filewallball.storage import Storage
+from tests.conftest import blob_keys, free_port, on_storage
 
 pytestmark = [pytest.mark.server]
 
@@ -63,5 +65,14 @@ def test_serve_needs_no_settings_and_keeps_everything_under_data(
     assert links["download_url"].startswith(first_run)
     assert httpx.get(links["download_url"], timeout=10).content == b"hello, world"
     assert (tmp_path / "data" / "filewallball.db").is_file()
-    blobs = [path for path in (tmp_path / "data" / "files").rglob("*") if path.is_file()]
-    assert [blob.read_bytes() for blob in blobs] == [b"hello, world"]
+    assert on_storage(Settings(storage_dir=tmp_path / "data" / "files"), contents) == [
+        b"hello, world"
+    ]
+
+
+async def contents(storage: Storage) -> list[bytes]:
+    """The bytes of every blob, through the storage the default settings make."""
+    found = []
+    for key in await blob_keys(storage):
+        found.append(b"".join([chunk async for chunk in storage.read(key)]))
+    return found

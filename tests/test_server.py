@@ -22,7 +22,15 @@ import psutil
 import pytest
 from sqlalchemy import Engine
 
-from tests.conftest import Backend, blobs_in, count_rows, free_port
+from filewallball.settings import Settings
+from tests.conftest import (
+    Backend,
+    blob_keys,
+    count_rows,
+    free_port,
+    on_storage,
+    partial_writes_left,
+)
 from tests.test_metrics import sample
 
 pytestmark = [pytest.mark.server]
@@ -33,7 +41,7 @@ MiB = 1024 * 1024
 class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
-    storage_dir: Path
+    settings: Settings  # where its data lives, to look at it through the same seams
     log: Path  # the server's stdout and stderr
 
     def rss(self) -> int:
@@ -91,7 +99,8 @@ def start_server(
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                return LiveServer(url, process, storage_dir, log_path)
+                settings = Settings(database_url=backend.database_url, storage_dir=storage_dir)
+                return LiveServer(url, process, settings, log_path)
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
@@ -113,6 +122,14 @@ def _wait_for(condition, timeout: float = 15.0) -> bool:  # type: ignore[no-unty
             return True
         time.sleep(0.1)
     return False
+
+
+def _upload_slots_taken(url: str) -> bool:
+    """Whether every upload slot of this client is taken: a probe is turned away with 429.
+    (Admitted, the probe, a form without a file, is refused with 400 and stores nothing.)"""
+    probe = httpx.post(f"{url}/upload", files={"note": (None, b"probe")}, timeout=10)
+    assert probe.status_code in (400, 429), probe.text
+    return probe.status_code == 429
 
 
 def test_200_mib_round_trip_keeps_server_memory_flat(server: LiveServer, tmp_path: Path) -> None:
@@ -180,7 +197,7 @@ def test_50_concurrent_uploads_are_all_intact(
         downloads = asyncio.run(run())
         assert [d.content for d in downloads] == contents
         assert count_rows(database, "files") == 50
-        assert len(blobs_in(storage_dir)) == 50
+        assert len(on_storage(live.settings, blob_keys)) == 50
     finally:
         live.process.terminate()
         live.process.wait(timeout=20)
@@ -234,25 +251,36 @@ def test_every_line_a_server_writes_is_json_and_requests_carry_their_id(
 
 
 def test_client_disconnecting_mid_upload_leaves_no_row_and_no_blob(
-    server: LiveServer, database: Engine
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path, database: Engine
 ) -> None:
+    server = start_server(clean_backend, storage_dir, tmp_path, FWB_MAX_UPLOADS_PER_CLIENT="1")
     head = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n'
     declared = len(head) + 20 * MiB + len(b"\r\n--xx--\r\n")
     host, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(
-            b"POST /upload HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Type: multipart/form-data; boundary=xx\r\n"
-            b"Content-Length: " + str(declared).encode() + b"\r\n\r\n" + head
+    try:
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: multipart/form-data; boundary=xx\r\n"
+                b"Content-Length: " + str(declared).encode() + b"\r\n\r\n" + head
+            )
+            assert _wait_for(lambda: _upload_slots_taken(server.url))  # the upload is under way
+            for _ in range(4):
+                sock.sendall(b"z" * MiB)
+        assert _wait_for(
+            lambda: (
+                count_rows(database, "file_uploads", "error_reason = 'client_disconnected'") == 1
+            )
         )
-        for _ in range(4):
-            sock.sendall(b"z" * MiB)
-        assert _wait_for(lambda: len(blobs_in(server.storage_dir)) == 1)  # the .part file
-    assert _wait_for(
-        lambda: count_rows(database, "file_uploads", "error_reason = 'client_disconnected'") == 1
-    )
-    assert blobs_in(server.storage_dir) == []
+        assert on_storage(server.settings, blob_keys) == []
+        assert on_storage(server.settings, partial_writes_left) == 0
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=20)
     assert count_rows(database, "files") == 0
+    # More than one write batch (1 MiB) of the file had arrived: its bytes had reached storage.
+    where = f"error_reason = 'client_disconnected' AND bytes_received > {len(head) + MiB}"
+    assert count_rows(database, "file_uploads", where) == 1
 
 
 def test_cut_off_download_records_the_bytes_really_sent(
@@ -308,7 +336,10 @@ def test_metrics_add_up_across_worker_processes(
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_uploads_in_flight_do_not_hold_database_connections(server: LiveServer) -> None:
+def test_uploads_in_flight_do_not_hold_database_connections(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path, database: Engine
+) -> None:
+    server = start_server(clean_backend, storage_dir, tmp_path, FWB_MAX_UPLOADS_PER_CLIENT="40")
     host, port = server.url.removeprefix("http://").split(":")
     head = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="slow.bin"\r\n\r\n'
     sockets = []
@@ -322,15 +353,30 @@ def test_uploads_in_flight_do_not_hold_database_connections(server: LiveServer) 
                 b"Content-Length: 100000000\r\n\r\n" + head + b"a" * (MiB + 1)
             )
             sockets.append(sock)
-        assert _wait_for(lambda: len(blobs_in(server.storage_dir)) == 40)
+        assert _wait_for(lambda: _upload_slots_taken(server.url))  # all 40 under way
         health = httpx.get(f"{server.url}/health", timeout=10)
         listing = httpx.get(f"{server.url}/files", timeout=10)
         assert health.status_code == 200, health.text
         assert listing.status_code == 200
+        for sock in sockets:
+            sock.close()
+        assert _wait_for(
+            lambda: (
+                count_rows(
+                    database,
+                    "file_uploads",
+                    "upload_status = 'failed' AND error_reason <> 'bad_request'",
+                )
+                == 40
+            )
+        )
+        assert on_storage(server.settings, blob_keys) == []
+        assert on_storage(server.settings, partial_writes_left) == 0
     finally:
         for sock in sockets:
             sock.close()
-    assert _wait_for(lambda: blobs_in(server.storage_dir) == [])
+        server.process.terminate()
+        server.process.wait(timeout=20)
 
 
 def test_a_thumbnail_survives_its_worker_being_killed(

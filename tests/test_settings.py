@@ -11,10 +11,17 @@ from filewallball.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("FWB_DATABASE_URL", "FWB_REDIS_URL", "FWB_STORAGE_DIR", "FWB_MAX_FILE_SIZE"):
+    for name in (
+        "FWB_DATABASE_URL",
+        "FWB_REDIS_URL",
+        "FWB_STORAGE",
+        "FWB_STORAGE_DIR",
+        "FWB_MAX_FILE_SIZE",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.database_url == "sqlite+aiosqlite:///./data/filewallball.db"
+    assert settings.storage == "local"
     assert str(settings.storage_dir) == "data/files"
     assert settings.redis_url is None
     assert settings.max_file_size == 100 * 1024 * 1024
@@ -44,6 +51,7 @@ def test_database_urls_are_mapped_to_async_drivers(given: str, used: str) -> Non
         ({"FWB_REDIS_URL": "http://cache"}, "FWB_REDIS_URL"),
         ({"FWB_CACHE_TTL": "0"}, "FWB_CACHE_TTL"),
         ({"FWB_BASE_URL": "not a url"}, "FWB_BASE_URL"),
+        ({"FWB_STORAGE": "s3"}, "FWB_STORAGE"),
     ],
 )
 def test_bad_value_names_the_setting(

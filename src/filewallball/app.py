@@ -92,13 +92,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = create_storage(settings)
+        await storage.open()  # first: a storage that cannot open leaves nothing else to undo
         engine = create_engine(settings)
         sessions = create_sessionmaker(engine)
         state = AppState(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            storage=create_storage(settings),
+            storage=storage,
             cache=create_cache(settings),
             jobs=Worker(
                 sessions,
@@ -132,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.jobs.stop()
             await state.cache.close()
             await state.limiter.close()
+            await storage.close()
             await engine.dispose()
 
     app = FastAPI(

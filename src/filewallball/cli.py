@@ -61,6 +61,15 @@ def serve(
 ) -> None:
     """Apply migrations (unless FWB_AUTO_MIGRATE=false), then serve the API."""
     settings = _settings()
+    if workers > 1 and settings.storage == "memory":
+        # Each worker process would keep its own blobs: a file uploaded through one would be
+        # missing from the others.
+        typer.echo(
+            "filewallball: invalid setting FWB_STORAGE: memory keeps blobs inside one process; "
+            "serve with --workers 1, or use FWB_STORAGE=local",
+            err=True,
+        )
+        raise typer.Exit(2)
     if settings.auto_migrate:
         migrations.upgrade(settings)
     if workers > 1:

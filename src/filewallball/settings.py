@@ -95,6 +95,8 @@ class Settings(BaseSettings):
 
     # Storage and metadata
     database_url: str = "sqlite+aiosqlite:///./data/filewallball.db"
+    # Where blobs live: files below storage_dir, or (tests, trials) this process's memory
+    storage: Literal["local", "memory"] = "local"
     storage_dir: Path = Path("./data/files")
     auto_migrate: bool = True
 

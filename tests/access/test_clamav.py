@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
-from tests.conftest import ClientFor, blobs_in, count_rows
+from tests.conftest import ClientFor, blob_keys, count_rows, partial_writes_left
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +56,7 @@ def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 async def test_infected_upload_is_refused_and_nothing_is_kept(
-    settings: Settings, clamd: str, storage_dir: Path, database: Engine, client_for: ClientFor
+    settings: Settings, clamd: str, database: Engine, client_for: ClientFor
 ) -> None:
     app = create_app(settings.model_copy(update={"clamav_address": clamd}))
     async with (
@@ -69,6 +69,8 @@ async def test_infected_upload_is_refused_and_nothing_is_kept(
         hidden = await http.post("/upload", files={"file": ("big.bin", padded)})
         clean = await http.post("/upload", files={"file": ("fine.txt", b"just words")})
         health = await http.get("/health")
+        stored = await blob_keys(app.state.fwb.storage)
+        partial = await partial_writes_left(app.state.fwb.storage)
     assert infected.status_code == 422
     assert infected.headers["content-type"] == "application/problem+json"
     assert "Eicar-Test-Signature" in infected.json()["detail"]
@@ -76,7 +78,8 @@ async def test_infected_upload_is_refused_and_nothing_is_kept(
     assert clean.status_code == 201
     assert health.json()["services"]["scanner"] == "ok"
     assert count_rows(database, "files") == 1
-    assert len(blobs_in(storage_dir)) == 1
+    assert len(stored) == 1
+    assert partial == 0
     admin = await client_for(Role.admin)
     found = (await admin.get("/admin/audit", params={"action": "malware_found"})).json()
     assert found["total"] == 2

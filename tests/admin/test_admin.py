@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from filewallball.access.roles import Role
-from tests.conftest import ClientFor, blobs_in, count_rows
+from filewallball.storage import Storage
+from tests.conftest import ClientFor, blob_keys, count_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -29,14 +29,14 @@ async def test_restore_brings_a_deleted_file_back(client_for: ClientFor) -> None
 
 
 async def test_purge_removes_row_logs_and_bytes(
-    client_for: ClientFor, storage_dir: Path, database: Engine
+    client_for: ClientFor, storage: Storage, database: Engine
 ) -> None:
     admin = await client_for(Role.admin)
     created = (await admin.post("/upload", files={"file": ("a.txt", b"gone")})).json()
     await admin.get(created["download_url"])
     assert (await admin.delete(f"/admin/files/{created['file_id']}")).status_code == 204
     assert (await admin.get(created["info_url"])).status_code == 404
-    assert blobs_in(storage_dir) == []
+    assert await blob_keys(storage) == []
     assert count_rows(database, "files") == 0
     assert count_rows(database, "file_downloads") == 0
 

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from sqlalchemy import Engine
 
 from filewallball.app import create_app
 from filewallball.settings import Settings
-from tests.conftest import blobs_in, count_rows
+from filewallball.storage import Storage
+from tests.conftest import blob_keys, count_rows
 from tests.files.conftest import Uploader
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_delete_hides_file_from_every_endpoint(
-    client: httpx.AsyncClient, uploaded: Uploader, storage_dir: Path, database: Engine
+    client: httpx.AsyncClient, uploaded: Uploader, storage: Storage, database: Engine
 ) -> None:
     file = await uploaded("a.txt", b"secret")
     await client.get(file["info_url"])  # now cached
@@ -32,7 +31,7 @@ async def test_delete_hides_file_from_every_endpoint(
     assert (await client.delete(file["info_url"], headers=token)).status_code == 404
     # Soft: the row is marked and the blob stays until a purge.
     assert count_rows(database, "files", "is_deleted = 1") == 1
-    assert len(blobs_in(storage_dir)) == 1
+    assert len(await blob_keys(storage)) == 1
 
 
 async def test_delete_reaches_another_replica_sharing_the_cache(settings: Settings) -> None:

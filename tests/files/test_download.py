@@ -6,13 +6,13 @@ import asyncio
 import hashlib
 from datetime import timedelta
 from email.utils import format_datetime, parsedate_to_datetime
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import blobs_in, count_rows
+from filewallball.storage import Storage
+from tests.conftest import blob_keys, count_rows
 from tests.files.conftest import Uploader
 
 pytestmark = pytest.mark.anyio
@@ -260,11 +260,11 @@ async def test_an_absurdly_long_range_is_ignored_not_a_crash(
 
 
 async def test_a_missing_blob_is_an_error_before_any_header(
-    client: httpx.AsyncClient, uploaded: Uploader, storage_dir: Path
+    client: httpx.AsyncClient, uploaded: Uploader, storage: Storage
 ) -> None:
     file = await uploaded("data.bin", CONTENT)
-    for blob in blobs_in(storage_dir):
-        blob.unlink()
+    for key in await blob_keys(storage):
+        await storage.delete(key)
     response = await client.get(file["download_url"])
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import stat
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +13,8 @@ from sqlalchemy import Engine
 
 from filewallball.access.roles import Role
 from filewallball.settings import Settings
-from tests.conftest import ClientFor, blobs_in, count_rows
+from filewallball.storage import Storage
+from tests.conftest import ClientFor, blob_keys, count_rows, partial_writes_left
 
 pytestmark = pytest.mark.anyio
 
@@ -83,21 +82,18 @@ async def test_links_use_the_configured_base_url(settings: Settings) -> None:
     assert body["download_url"] == f"https://files.example.org/download/{body['file_id']}"
 
 
-async def test_blob_is_stored_under_a_generated_name_with_owner_only_mode(
-    client: httpx.AsyncClient, storage_dir: Path
+async def test_blob_is_stored_under_a_generated_key(
+    client: httpx.AsyncClient, storage: Storage
 ) -> None:
     body = (await upload(client, "../../etc/passwd.txt", b"not really")).json()
 
     assert body["filename"] == "passwd.txt"
-    blobs = blobs_in(storage_dir)
-    assert len(blobs) == 1
-    blob = blobs[0]
-    assert blob.is_relative_to(storage_dir.resolve())
-    assert "passwd" not in blob.name
-    assert blob.read_bytes() == b"not really"
-    assert stat.S_IMODE(blob.stat().st_mode) == 0o600
-    for folder in (blob.parent, blob.parent.parent):  # the shard folders
-        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    [key] = await blob_keys(storage)
+    assert "passwd" not in key
+    assert ".." not in key
+    assert body["file_id"].replace("-", "") in key
+    assert b"".join([chunk async for chunk in storage.read(key)]) == b"not really"
+    # The local backend's owner-only modes: tests/storage/test_local.py.
 
 
 @pytest.mark.parametrize(
@@ -163,24 +159,26 @@ async def test_every_upload_is_recorded(client: httpx.AsyncClient, database: Eng
     "name", ["setup.exe", "lib.DLL", "run.bat", "shell.php", "page.aspx", "x.jar"]
 )
 async def test_executable_and_server_script_types_are_refused(
-    client: httpx.AsyncClient, storage_dir: Path, database: Engine, name: str
+    client: httpx.AsyncClient, storage: Storage, database: Engine, name: str
 ) -> None:
     response = await upload(client, name, b"whatever")
 
     assert response.status_code == 415
     assert response.headers["content-type"] == "application/problem+json"
-    assert blobs_in(storage_dir) == []
+    assert await blob_keys(storage) == []
+    assert await partial_writes_left(storage) == 0
     assert count_rows(database, "files") == 0
 
 
 async def test_windows_program_disguised_as_an_image_is_refused(
-    client: httpx.AsyncClient, storage_dir: Path, database: Engine
+    client: httpx.AsyncClient, storage: Storage, database: Engine
 ) -> None:
     response = await upload(client, "photo.png", b"MZ\x90\x00" + b"\x00" * 200)
 
     assert response.status_code == 415
     assert "executable" in response.json()["detail"]
-    assert blobs_in(storage_dir) == []
+    assert await blob_keys(storage) == []
+    assert await partial_writes_left(storage) == 0
     assert count_rows(database, "files") == 0
 
 
@@ -225,7 +223,7 @@ async def send_declaring(
 
 
 async def test_too_large_by_content_length_is_refused_before_reading(
-    settings: Settings, storage_dir: Path, database: Engine
+    settings: Settings, database: Engine
 ) -> None:
     from filewallball.app import create_app
 
@@ -237,6 +235,8 @@ async def test_too_large_by_content_length_is_refused_before_reading(
             declared_huge = await send_declaring(http, 10 * 1024 * 1024 * 1024, body)
             small_but_over = await upload(http, "over.bin", b"x" * 1001)
             at_limit = await upload(http, "ok.bin", b"x" * 1000)
+        stored = await blob_keys(app.state.fwb.storage)
+        partial = await partial_writes_left(app.state.fwb.storage)
 
     assert declared_huge.status_code == 413
     assert declared_huge.headers["content-type"] == "application/problem+json"
@@ -245,7 +245,8 @@ async def test_too_large_by_content_length_is_refused_before_reading(
     assert count_rows(database, "file_uploads", "bytes_received = 0") == 1
     assert small_but_over.status_code == 413  # counted while streaming
     assert at_limit.status_code == 201
-    assert len(blobs_in(storage_dir)) == 1
+    assert len(stored) == 1
+    assert partial == 0
     assert count_rows(database, "files") == 1
 
 
@@ -343,7 +344,7 @@ async def test_chunked_upload_without_content_length_is_counted(settings: Settin
 )
 async def test_malformed_requests_get_a_problem_not_a_crash(
     client: httpx.AsyncClient,
-    storage_dir: Path,
+    storage: Storage,
     database: Engine,
     content_type: str,
     body: bytes,
@@ -355,23 +356,25 @@ async def test_malformed_requests_get_a_problem_not_a_crash(
     problem = response.json()
     assert response.headers["content-type"] == "application/problem+json"
     assert set(problem) >= {"type", "title", "status", "detail"}
-    assert blobs_in(storage_dir) == []
+    assert await blob_keys(storage) == []
+    assert await partial_writes_left(storage) == 0
     assert count_rows(database, "files") == 0
 
 
 async def test_bad_form_field_values_leave_nothing_behind(
-    client: httpx.AsyncClient, storage_dir: Path, database: Engine
+    client: httpx.AsyncClient, storage: Storage, database: Engine
 ) -> None:
     response = await upload(client, "a.txt", b"x", is_public="maybe")
     assert response.status_code == 400
     too_many_tags = await upload(client, "a.txt", b"x", tags=",".join(f"t{i}" for i in range(30)))
     assert too_many_tags.status_code == 400
-    assert blobs_in(storage_dir) == []
+    assert await blob_keys(storage) == []
+    assert await partial_writes_left(storage) == 0
     assert count_rows(database, "files") == 0
 
 
 async def test_database_refusing_the_row_leaves_no_blob_and_records_why(
-    client: httpx.AsyncClient, storage_dir: Path, database: Engine
+    client: httpx.AsyncClient, storage: Storage, database: Engine
 ) -> None:
     from sqlalchemy import text
 
@@ -400,7 +403,8 @@ async def test_database_refusing_the_row_leaves_no_blob_and_records_why(
     assert "today" not in response.text
     assert "INSERT" not in response.text.upper()
     assert count_rows(database, "files") == 0
-    assert blobs_in(storage_dir) == []
+    assert await blob_keys(storage) == []
+    assert await partial_writes_left(storage) == 0
     assert count_rows(database, "file_uploads", "error_reason = 'database_error'") == 1
 
 

@@ -1,37 +1,44 @@
-"""The local storage backend: atomic, private, and never outside its root."""
+"""The local backend's own promises: private, durable, and never outside its root."""
 
 from __future__ import annotations
 
+import os
 import stat
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from filewallball.storage import BlobNotFound, StorageError
-from filewallball.storage.local import LocalStorage
+from filewallball.storage import StorageError
+from filewallball.storage.local import LocalStorage, make_private_folders
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> LocalStorage:
+async def storage(tmp_path: Path) -> AsyncIterator[LocalStorage]:
     backend = LocalStorage(tmp_path / "root")
-    backend.open()
-    return backend
+    await backend.open()
+    yield backend
+    await backend.close()
 
 
-async def test_blob_is_invisible_until_committed(storage: LocalStorage) -> None:
+def files_below(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+async def test_blobs_and_their_folders_are_owner_only(storage: LocalStorage) -> None:
     writer = storage.writer("ab/cd/blob")
-    await writer.write(b"hello ")
-    await writer.write(b"world")
-    assert not await storage.exists("ab/cd/blob")
-
+    await writer.write(b"private")
+    [temporary] = files_below(storage.root)
+    assert temporary.parent == storage.root / "ab" / "cd"
+    assert temporary.name.startswith(".blob.") and temporary.name.endswith(".part")
+    assert stat.S_IMODE(temporary.stat().st_mode) == 0o600
     await writer.commit()
 
-    assert await storage.exists("ab/cd/blob")
-    assert b"".join([c async for c in storage.read("ab/cd/blob")]) == b"hello world"
-    assert b"".join([c async for c in storage.read("ab/cd/blob", 6, 3)]) == b"wor"
-    path = storage.path_of("ab/cd/blob")
+    path = storage.root / "ab" / "cd" / "blob"
+    assert files_below(storage.root) == [path]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     for folder in (path.parent, path.parent.parent):  # cd/ and ab/
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
@@ -39,7 +46,7 @@ async def test_blob_is_invisible_until_committed(storage: LocalStorage) -> None:
 
 async def test_every_folder_storage_creates_is_owner_only(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "data" / "files")
-    storage.open()
+    await storage.open()
     writer = storage.writer("12/34/blob")
     await writer.write(b"private")
     await writer.commit()
@@ -47,32 +54,62 @@ async def test_every_folder_storage_creates_is_owner_only(tmp_path: Path) -> Non
         assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700, folder
 
 
-async def test_abort_leaves_nothing(storage: LocalStorage) -> None:
+def test_new_folders_are_reported_top_down_so_each_parent_can_be_synced(tmp_path: Path) -> None:
+    (tmp_path / "ab").mkdir()
+    made = make_private_folders(tmp_path / "ab" / "cd" / "ef")
+    assert made == [tmp_path / "ab" / "cd", tmp_path / "ab" / "cd" / "ef"]
+    assert make_private_folders(tmp_path / "ab" / "cd" / "ef") == []
+
+
+async def test_abort_removes_the_temporary(storage: LocalStorage) -> None:
     writer = storage.writer("ab/cd/gone")
     await writer.write(b"partial")
     await writer.abort()
-    await writer.abort()
-    assert [p for p in storage.root.rglob("*") if p.is_file()] == []
+    assert files_below(storage.root) == []
 
 
-@pytest.mark.parametrize("key", ["../escape", "ab/../../escape", "/etc/passwd", "", "."])
-async def test_keys_cannot_leave_the_root(storage: LocalStorage, key: str) -> None:
+@pytest.mark.parametrize(
+    "key", ["../escape", "ab/../../escape", "/etc/passwd", "", ".", "ab/.hidden", ".health-x"]
+)
+async def test_keys_cannot_leave_the_root_or_use_reserved_names(
+    storage: LocalStorage, key: str
+) -> None:
     with pytest.raises(StorageError):
         storage.writer(key)
+    with pytest.raises(StorageError):
+        await storage.exists(key)
+
+
+async def test_a_prefix_cannot_leave_the_root(storage: LocalStorage) -> None:
+    with pytest.raises(StorageError):
+        [info async for info in storage.list("../")]
 
 
 async def test_a_symlink_out_of_the_root_is_refused(storage: LocalStorage, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
+    (outside / "secret").write_bytes(b"not a blob")
     (storage.root / "link").symlink_to(outside)
     with pytest.raises(StorageError):
         storage.writer("link/blob")
+    assert [info async for info in storage.list()] == []  # nor listed through the link
 
 
-async def test_missing_blob(storage: LocalStorage) -> None:
-    with pytest.raises(BlobNotFound):
-        [chunk async for chunk in storage.read("no/such/blob")]
-    await storage.delete("no/such/blob")  # deleting what is gone is fine
+async def test_remove_incomplete_goes_by_the_temporarys_last_write(storage: LocalStorage) -> None:
+    stale = storage.writer("ab/cd/stale")
+    await stale.write(b"abandoned an hour ago")
+    busy = storage.writer("ab/cd/busy")
+    await busy.write(b"still arriving")
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+    [stale_part] = [p for p in files_below(storage.root) if p.name.startswith(".stale.")]
+    os.utime(stale_part, (hour_ago, hour_ago))
+
+    assert await storage.remove_incomplete(datetime.now(UTC) - timedelta(minutes=10)) == 1
+
+    assert not stale_part.exists()
+    await busy.commit()
+    assert [info.key async for info in storage.list()] == ["ab/cd/busy"]
+    await stale.abort()
 
 
 async def test_check_fails_when_the_root_is_not_writable(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the blob, served with validators."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import sys
@@ -20,13 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from filewallball.access.roles import Actor
 from filewallball.cache import Cache
 from filewallball.db import transaction
-from filewallball.errors import NotFound, ServiceUnavailable, ThumbnailPending
+from filewallball.errors import NotFound, ThumbnailPending
 from filewallball.files import service as files_service
 from filewallball.files.models import File
 from filewallball.files.schemas import StoredFile
 from filewallball.settings import Settings
-from filewallball.storage import Storage
-from filewallball.storage.local import LocalStorage
+from filewallball.storage import BlobNotFound, Storage
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +36,15 @@ SIZES = ("small", "medium")
 def thumbnail_key(storage_key: str, size: str) -> str:
     """Beside the blob: `ab/cd/<hex>` has its thumbnails at `ab/cd/<hex>.thumbs/<size>.webp`."""
     return f"{storage_key}.thumbs/{size}.webp"
+
+
+async def _copy_blob(storage: Storage, key: str, target: Path) -> None:
+    """The blob, copied into the job's private scratch folder for the decoder process: the
+    storage need not be files, and the decoder never sees any other blob."""
+    with target.open("xb") as copy:
+        async with contextlib.aclosing(storage.read(key)) as chunks:
+            async for chunk in chunks:
+                await anyio.to_thread.run_sync(copy.write, chunk)
 
 
 async def _decode(source: Path, target: Path, settings: Settings) -> tuple[int, str]:
@@ -78,11 +87,15 @@ async def thumbnail_job(
 ) -> None:
     """Make a file's thumbnails. A hostile image marks them failed; nothing else breaks."""
     file_pk, file_id, key = payload["file_pk"], payload["file_id"], payload["key"]
-    if not isinstance(storage, LocalStorage):
-        raise ServiceUnavailable("thumbnails need the blob on a local path")
     facts: dict[str, Any] = {"thumbnail_status": "failed"}
     with tempfile.TemporaryDirectory(prefix="fwb-thumbs-") as scratch:
-        code, output = await _decode(storage.path_of(key), Path(scratch), settings)
+        source = Path(scratch) / "source"
+        try:
+            await _copy_blob(storage, key, source)
+        except BlobNotFound:  # purged while the job waited: nothing to make thumbnails of
+            code, output = -1, "the file's bytes are gone"
+        else:
+            code, output = await _decode(source, Path(scratch), settings)
         if code == 0:
             result = json.loads(output)
             for size in SIZES:

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from filewallball.settings import Settings
-from filewallball.storage.base import BlobNotFound, BlobWriter, Storage, StorageError
-from filewallball.storage.local import LocalStorage
+import structlog
 
-__all__ = ["BlobNotFound", "BlobWriter", "Storage", "StorageError", "create_storage"]
+from filewallball.settings import Settings
+from filewallball.storage.base import BlobInfo, BlobNotFound, BlobWriter, Storage, StorageError
+from filewallball.storage.local import LocalStorage
+from filewallball.storage.memory import MemoryStorage
+
+__all__ = [
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobWriter",
+    "Storage",
+    "StorageError",
+    "create_storage",
+]
+
+log = structlog.get_logger(__name__)
 
 
 def create_storage(settings: Settings) -> Storage:
-    storage = LocalStorage(settings.storage_dir)
-    storage.open()
-    return storage
+    """The backend FWB_STORAGE names, not yet opened."""
+    if settings.storage == "memory":
+        log.warning(
+            "storage_in_memory",
+            detail="FWB_STORAGE=memory: every uploaded file vanishes when the process stops. "
+            "Use it for tests and trials only.",
+        )
+        return MemoryStorage()
+    return LocalStorage(settings.storage_dir)

@@ -1,30 +1,63 @@
-"""Blobs as files below one root folder: a laptop folder or a shared PersistentVolume."""
+"""Blobs as files below one root folder: a laptop folder or a shared PersistentVolume.
+
+A blob is written to a `.part` temporary beside its target, fsynced and renamed into place, so
+a reader sees the old blob or the whole new one, never half of either. Names starting with a
+dot are ours (temporaries, the health probe): keys may not use them.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncGenerator
+import stat
+from collections.abc import AsyncGenerator, Generator
+from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import IO
 
 import anyio.to_thread
 
-from filewallball.storage.base import BlobNotFound, StorageError
+from filewallball.storage.base import BlobInfo, BlobNotFound, StorageError
 
 READ_CHUNK = 512 * 1024
+LIST_BATCH = 256  # entries fetched per trip to a worker thread while listing
+PART_SUFFIX = ".part"
 
 
-def make_private_folders(path: Path) -> None:
-    """Create `path` and any missing parents, each one owner-only. (`Path.mkdir(parents=True)`
-    gives the mode to the last folder only; the ones above it get the umask's 0755.)"""
+def make_private_folders(path: Path) -> list[Path]:
+    """Create `path` and any missing parents, each one owner-only, and return the ones that were
+    missing. (`Path.mkdir(parents=True)` gives the mode to the last folder only; the ones above
+    it get the umask's 0755.)"""
     missing: list[Path] = []
     while not path.exists() and path != path.parent:
         missing.append(path)
         path = path.parent
-    for folder in reversed(missing):
+    missing.reverse()
+    for folder in missing:
         # exist_ok: another upload may create the same shard folder at the same moment.
         folder.mkdir(mode=0o700, exist_ok=True)
+    return missing
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the folder's entries (a rename, a new subfolder) survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_durable_folders(path: Path) -> None:
+    # A blob renamed into a new shard folder is lost in a crash unless the folder's own entry,
+    # in its parent, is on disk too.
+    for folder in make_private_folders(path):
+        fsync_folder(folder.parent)
+
+
+def _modified(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, UTC)
 
 
 class LocalStorage:
@@ -33,15 +66,23 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
-    def open(self) -> None:
-        make_private_folders(self.root)
+    async def open(self) -> None:
+        await anyio.to_thread.run_sync(_make_durable_folders, self.root)
+
+    async def close(self) -> None:
+        """Nothing to let go of: every file is closed by the call that opened it."""
 
     def path_of(self, key: str) -> Path:
-        """The file for `key`, refused unless it resolves inside the root."""
+        """The file for `key`, refused unless it resolves inside the root and uses no dot name."""
+        if any(part.startswith(".") for part in key.split("/")):
+            raise StorageError("blob key uses a name reserved by the storage")
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
             raise StorageError("blob key points outside the storage root")
         return path
+
+    def _key_of(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
 
     def writer(self, key: str) -> LocalBlobWriter:
         return LocalBlobWriter(self.path_of(key))
@@ -52,7 +93,7 @@ class LocalStorage:
         path = self.path_of(key)
         try:
             handle = await anyio.to_thread.run_sync(path.open, "rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise BlobNotFound(key) from None
         try:
             await anyio.to_thread.run_sync(handle.seek, start)
@@ -69,12 +110,74 @@ class LocalStorage:
             # Closed right here: an await could be cancelled and leave the file open.
             handle.close()
 
+    async def stat(self, key: str) -> BlobInfo:
+        path = self.path_of(key)
+        try:
+            st = await anyio.to_thread.run_sync(path.stat)
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise BlobNotFound(key)
+        return BlobInfo(key, st.st_size, _modified(st))
+
     async def delete(self, key: str) -> None:
         path = self.path_of(key)
         await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
 
     async def exists(self, key: str) -> bool:
         return await anyio.to_thread.run_sync(self.path_of(key).is_file)
+
+    def _files(self, folder: Path) -> Generator[tuple[os.DirEntry[str], os.stat_result]]:
+        """Every file below `folder`, depth first, with symlinks neither followed nor listed."""
+        try:
+            scan = os.scandir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        with scan:
+            for entry in scan:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        yield from self._files(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        yield entry, entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed while we looked: a temporary renamed or a blob deleted
+
+    def _blobs(self, prefix: str) -> Generator[BlobInfo]:
+        folder = (self.root / prefix.rpartition("/")[0]).resolve()
+        if not folder.is_relative_to(self.root):
+            raise StorageError("blob prefix points outside the storage root")
+        for entry, st in self._files(folder):
+            if entry.name.startswith("."):
+                continue  # a write in progress, or the health probe
+            key = self._key_of(Path(entry.path))
+            if key.startswith(prefix):
+                yield BlobInfo(key, st.st_size, _modified(st))
+
+    async def list(self, prefix: str = "") -> AsyncGenerator[BlobInfo, None]:
+        blobs = self._blobs(prefix)
+        try:
+            while batch := await anyio.to_thread.run_sync(lambda: list(islice(blobs, LIST_BATCH))):
+                for info in batch:
+                    yield info
+        finally:
+            blobs.close()
+
+    async def remove_incomplete(self, older_than: datetime) -> int:
+        # The time of a temporary's last write stands for when its write began: one still being
+        # written to is not abandoned.
+        cutoff = older_than.timestamp()
+
+        def sweep() -> int:
+            removed = 0
+            for entry, st in self._files(self.root):
+                name = entry.name
+                if name.startswith(".") and name.endswith(PART_SUFFIX) and st.st_mtime < cutoff:
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+            return removed
+
+        return await anyio.to_thread.run_sync(sweep)
 
     async def check(self) -> None:
         def probe() -> None:
@@ -93,12 +196,12 @@ class LocalBlobWriter:
 
     def __init__(self, target: Path) -> None:
         self.target = target
-        self.temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+        self.temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}{PART_SUFFIX}")
         self._handle: IO[bytes] | None = None
         self._done = False
 
     def _open(self) -> IO[bytes]:
-        make_private_folders(self.target.parent)
+        _make_durable_folders(self.target.parent)
         fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         return os.fdopen(fd, "wb")  # buffered: a write() never stops short
 
@@ -116,13 +219,12 @@ class LocalBlobWriter:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
-        self.temp.replace(self.target)
-        # The rename is durable only once the directory entry is.
-        dir_fd = os.open(self.target.parent, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            self.temp.replace(self.target)
+        except FileNotFoundError:
+            raise StorageError("the write was abandoned and its temporary removed") from None
+        # The rename is durable only once the directory entry is.
+        fsync_folder(self.target.parent)
 
     async def commit(self) -> None:
         await anyio.to_thread.run_sync(self._commit)
