@@ -87,7 +87,9 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture(scope="session")
 def database(backend: Backend) -> Iterator[Engine]:
     """A plain synchronous engine on the test database, for looking at what was stored."""
-    engine = create_engine(_sync_url(backend.database_url))
+    # SQLite: wait for the app's writers as long as the app itself does (busy_timeout 30 s).
+    connect_args = {"timeout": 30} if backend.name == "sqlite" else {}
+    engine = create_engine(_sync_url(backend.database_url), connect_args=connect_args)
     yield engine
     engine.dispose()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
 
 from filewallball import __version__, health
@@ -32,6 +33,7 @@ from filewallball.errors import (
     problem_response,
 )
 from filewallball.files import service as files_service
+from filewallball.files import sweep
 from filewallball.files.router import router as files_router
 from filewallball.headers import SecurityHeadersMiddleware
 from filewallball.images import service as images_service
@@ -70,7 +72,7 @@ def _wakeup(settings: Settings) -> Wakeup:
 
 
 def _register_jobs(state: AppState) -> None:
-    sessions, cache, storage = state.sessions, state.cache, state.storage
+    sessions, cache, storage, settings = state.sessions, state.cache, state.storage, state.settings
     state.jobs.handle(
         "md5",
         lambda job: files_service.md5_job(job, sessions=sessions, cache=cache, storage=storage),
@@ -82,6 +84,16 @@ def _register_jobs(state: AppState) -> None:
         ),
         on_give_up=lambda job: images_service.thumbnail_given_up(
             job, sessions=sessions, cache=cache
+        ),
+    )
+    state.jobs.handle(
+        "sweep",
+        lambda job: sweep.sweep_job(
+            job,
+            storage=storage,
+            sessions=sessions,
+            stale_seconds=settings.stale_upload_seconds,
+            interval=settings.sweep_interval_seconds,
         ),
     )
 
@@ -121,6 +133,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.fwb = state
         _register_jobs(state)
+        try:
+            await sweep.schedule(sessions, settings.sweep_interval_seconds)
+        except SQLAlchemyError as exc:  # the database may come up after us; the next start sweeps
+            log.warning("sweep_not_scheduled", error=type(exc).__name__)
         state.jobs.start()
         log.info(
             "started",

@@ -34,6 +34,11 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=_SIZE_BUCKETS,
 )
+SWEPT = Counter(
+    "filewallball_swept_blobs",
+    "Upload temporaries and blobs without a row removed by the sweep.",
+    ["kind"],
+)
 CACHE_HITS = Counter("filewallball_cache_hits", "Metadata reads answered by the cache.")
 CACHE_MISSES = Counter("filewallball_cache_misses", "Metadata reads that went to the database.")
 CACHE_ERRORS = Counter("filewallball_cache_errors", "Cache operations that failed.")

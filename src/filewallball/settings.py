@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     job_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
     job_poll_seconds: Annotated[float, Field(gt=0)] = 5.0
     thumbnail_timeout: Annotated[float, Field(gt=0)] = 30.0
+    # What a crash left behind is removed once older than this (an upload may take as long).
+    stale_upload_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    sweep_interval_seconds: Annotated[float, Field(gt=0)] = 3600.0
     thumbnail_max_memory: Annotated[int, Field(ge=64 * MiB)] = 1024 * MiB
     thumbnail_max_pixels: Annotated[int, Field(ge=1)] = 64_000_000
 

@@ -220,3 +220,10 @@ async def set_public(session: AsyncSession, file_id: int, is_public: bool) -> No
 
 async def set_md5(session: AsyncSession, file_id: int, md5: str) -> None:
     await session.execute(update(File).where(File.id == file_id).values(file_hash=md5))
+
+
+async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` that a row points at, deleted or not: a soft-deleted file keeps its
+    bytes until it is purged."""
+    rows = await session.scalars(select(File.storage_path).where(File.storage_path.in_(keys)))
+    return set(rows)

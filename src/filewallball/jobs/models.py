@@ -16,6 +16,8 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
+    # Set for scheduled work (`sweep:<slot>`): replicas scheduling it at once add it once.
+    unique_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     payload: Mapped[str] = mapped_column(Text)  # JSON
     state: Mapped[str] = mapped_column(String(10), default="pending")  # running, done, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)

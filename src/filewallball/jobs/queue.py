@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.db import utcnow
@@ -21,6 +22,27 @@ def enqueue(session: AsyncSession, kind: str, **payload: Any) -> Job:
     job = Job(kind=kind, payload=json.dumps(payload))
     session.add(job)
     return job
+
+
+async def schedule(
+    session: AsyncSession, kind: str, unique_key: str, run_after: datetime, **payload: Any
+) -> bool:
+    """Add a job unless one with `unique_key` exists already; False if it did. Any number of
+    replicas may schedule the same work at once: the database keeps one."""
+    values = {
+        "kind": kind,
+        "unique_key": unique_key,
+        "payload": json.dumps(payload),
+        "state": "pending",
+        "attempts": 0,
+        "run_after": run_after,
+        "created_at": utcnow(),
+    }
+    if session.get_bind().dialect.name == "sqlite":
+        added = await session.execute(sqlite.insert(Job).values(values).on_conflict_do_nothing())
+    else:
+        added = await session.execute(mysql.insert(Job).prefix_with("IGNORE").values(values))
+    return bool(added.rowcount)  # type: ignore[attr-defined]
 
 
 async def claim(
