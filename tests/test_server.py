@@ -206,23 +206,53 @@ def test_50_concurrent_uploads_are_all_intact(
         live.process.wait(timeout=20)
 
 
+def _answers_by_worker(log: Path, request_ids: str) -> dict[int, list[int]]:
+    """Statuses of the logged requests whose id starts with `request_ids`, by the serving pid."""
+    answers: dict[int, list[int]] = {}
+    *lines, _unfinished = log.read_text().split("\n")  # the server may be writing the last
+    for line in lines:
+        record = json.loads(line) if line.startswith("{") else {}
+        if record.get("event") == "request" and record["request_id"].startswith(request_ids):
+            answers.setdefault(record["pid"], []).append(record["status"])
+    return answers
+
+
 def test_delete_answers_404_at_once_on_every_worker(
     clean_backend: Backend, storage_dir: Path, tmp_path: Path
 ) -> None:
     # On SQLite this runs without Redis: each worker would otherwise keep its own cache.
-    live = start_server(clean_backend, storage_dir, tmp_path, workers=2)
+    live = start_server(
+        clean_backend, storage_dir, tmp_path, workers=2, FWB_LOG_JSON="true", FWB_LOG_LEVEL="info"
+    )
+
+    def ask_every_worker(http: httpx.Client, path: str, request_ids: str) -> list[int]:
+        """Asks until the log shows both workers answered; the statuses the client saw."""
+        seen: list[int] = []
+        deadline = time.monotonic() + 30
+        while len(_answers_by_worker(live.log, request_ids)) < 2 and time.monotonic() < deadline:
+            headers = {"X-Request-ID": f"{request_ids}{len(seen)}"}
+            seen.append(http.get(path, headers=headers).status_code)
+        return seen
+
     try:
         # A new connection per request spreads them over both workers.
         with httpx.Client(base_url=live.url, headers={"Connection": "close"}) as http:
             created = http.post("/upload", files={"file": ("gone.txt", b"soon gone")}).json()
             info = f"/files/{created['file_id']}"
-            assert [http.get(info).status_code for _ in range(20)] == [200] * 20
+            before = ask_every_worker(http, info, "before-")
             deleted = http.delete(info, headers={"X-Delete-Token": created["delete_token"]})
-            assert deleted.status_code == 204
-            assert [http.get(info).status_code for _ in range(20)] == [404] * 20
+            after = ask_every_worker(http, info, "after-")
     finally:
         live.process.terminate()
         live.process.wait(timeout=20)
+    assert deleted.status_code == 204
+    assert set(before) == {200}
+    assert set(after) == {404}
+    # Both workers answered, before and after: each pid is one worker process.
+    for request_ids, status in (("before-", 200), ("after-", 404)):
+        answers = _answers_by_worker(live.log, request_ids)
+        assert len(answers) == 2, f"{request_ids} answered by {sorted(answers)} only"
+        assert all(set(statuses) == {status} for statuses in answers.values())
 
 
 @pytest.mark.parametrize("server", ["granian", "uvicorn"])
@@ -248,6 +278,7 @@ def test_every_line_a_server_writes_is_json_and_requests_carry_their_id(
     records = [json.loads(line) for line in lines]  # fails on any line that is not JSON
     server_logger = "_granian" if server == "granian" else "uvicorn.error"
     assert any(r["logger"].startswith(server_logger) for r in records)  # start-up and shutdown
+    assert all(isinstance(r.get("pid"), int) for r in records)  # which worker wrote it
     requests = [r for r in records if r["event"] == "request"]
     assert all(r.get("request_id") for r in requests)
     assert {r["request_id"] for r in requests} >= {"trace-listing", "trace-missing"}

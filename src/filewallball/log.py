@@ -8,6 +8,7 @@ ours rather than as plain text in between JSON lines.
 from __future__ import annotations
 
 import logging.config
+import os
 import sys
 from typing import Any
 
@@ -28,6 +29,12 @@ _SHARED: list[structlog.types.Processor] = [
 ]
 
 
+def _add_pid(_: Any, __: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+    # Several workers share one stream: the pid tells whose line it is.
+    event_dict.setdefault("pid", os.getpid())
+    return event_dict
+
+
 def _as_json(settings: Settings) -> bool:
     return settings.log_json if settings.log_json is not None else not sys.stderr.isatty()
 
@@ -42,6 +49,8 @@ def structured_formatter(as_json: bool) -> logging.Formatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            # Only JSON lines, which are read by machines; a terminal shows one process anyway.
+            *([_add_pid] if as_json else []),
             renderer,
         ],
     )
