@@ -136,6 +136,23 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture
+async def paused(settings: Settings) -> AsyncIterator[FastAPI]:
+    """An app whose background jobs run only when the test says so
+    (`await paused.state.fwb.jobs.run_until_idle()`)."""
+    application = create_app(settings.model_copy(update={"job_concurrency": 0}))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def http(paused: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the `paused` app."""
+    transport = httpx.ASGITransport(app=paused)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
+
+
 ClientFor = Callable[..., Awaitable[httpx.AsyncClient]]
 
 

@@ -3,8 +3,6 @@ older than FWB_STALE_UPLOAD_SECONDS; never a blob a row points at."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -20,21 +18,6 @@ from tests.test_metrics import sample
 
 pytestmark = pytest.mark.anyio
 ORPHAN = "aa/bb/aabb0000000000000000000000000000"
-
-
-@pytest.fixture
-async def paused(settings: Settings) -> AsyncIterator[FastAPI]:
-    """An app whose jobs run only when the test says so."""
-    app = create_app(settings.model_copy(update={"job_concurrency": 0}))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def http(paused: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=paused)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client
 
 
 async def put(storage: Storage, key: str, data: bytes = b"left behind") -> None:

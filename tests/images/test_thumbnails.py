@@ -4,7 +4,6 @@ a danger to the upload or the process."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,20 +40,9 @@ def png(width: int, height: int, mode: str = "L") -> bytes:
 
 
 @pytest.fixture
-async def paused(settings: Settings) -> AsyncIterator[FastAPI]:
-    """An app whose jobs run only when the test says so."""
-    app = create_app(
-        settings.model_copy(update={"job_concurrency": 0, "thumbnail_max_pixels": 4_000_000})
-    )
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def http(paused: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=paused)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client
+def settings(settings: Settings) -> Settings:
+    """Small enough a pixel limit that a test image can exceed it."""
+    return settings.model_copy(update={"thumbnail_max_pixels": 4_000_000})
 
 
 async def upload(http: httpx.AsyncClient, name: str, content: bytes) -> dict[str, Any]:
