@@ -15,6 +15,7 @@ from filewallball.deps import ActorDep, ClientDep, SessionDep, StateDep
 from filewallball.errors import PROBLEM_JSON, MalwareFound, problem_body, slug_for
 from filewallball.files import repository, service
 from filewallball.files.download import DOWNLOAD_CSP, content_disposition
+from filewallball.files.naming import search_text
 from filewallball.files.schemas import (
     UPLOAD_EXAMPLES,
     AnonymousUpload,
@@ -298,7 +299,7 @@ async def list_files(
         category=category,
         extension=extension.lower().lstrip(".") if extension else None,
         tags=tuple(normalise_tags(tag or [])),
-        query=q,
+        query=search_text(q) if q else None,
     )
     return await service.list_files(session, filters, actor, page, size, base_url(state, request))
 
