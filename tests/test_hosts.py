@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from filewallball.app import create_app
+from filewallball.cli import warn_if_links_follow_any_host
+from filewallball.log import configure_logging
 from filewallball.settings import Settings, SettingsError, load_settings
 
 pytestmark = pytest.mark.anyio
@@ -66,3 +68,24 @@ async def test_any_host_by_default(client: httpx.AsyncClient) -> None:
 def test_allowed_hosts_must_be_host_names(value: str) -> None:
     with pytest.raises(SettingsError, match="FWB_ALLOWED_HOSTS"):
         load_settings(allowed_hosts=value)
+
+
+@pytest.mark.parametrize(
+    ("host", "overrides", "warned"),
+    [
+        ("0.0.0.0", {}, True),
+        ("::", {}, True),
+        ("files.internal", {}, True),
+        ("127.0.0.1", {}, False),
+        ("localhost", {}, False),
+        ("0.0.0.0", {"base_url": "https://files.example.org"}, False),
+        ("0.0.0.0", {"allowed_hosts": "files.example.org"}, False),
+    ],
+)
+def test_serving_beyond_loopback_with_links_from_any_host_warns(
+    host: str, overrides: dict[str, str], warned: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings(**overrides)
+    configure_logging(settings)  # onto this test's captured stderr
+    warn_if_links_follow_any_host(settings, host)
+    assert ("links_follow_any_host" in capsys.readouterr().err) is warned

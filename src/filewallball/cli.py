@@ -53,6 +53,16 @@ def _share_metrics_between_workers() -> None:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
+def warn_if_links_follow_any_host(settings: Settings, host: str) -> None:
+    """Reachable from other machines, links built from any Host header can be poisoned."""
+    if settings.base_url is None and ANY_HOST in settings.allowed_hosts and not _is_loopback(host):
+        log.warning(
+            "links_follow_any_host",
+            detail="FWB_BASE_URL is unset and FWB_ALLOWED_HOSTS allows any host: a forged Host "
+            "header would change the links in responses. Set either of them.",
+        )
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -84,12 +94,7 @@ def serve(
                 detail="several workers without FWB_REDIS_URL: metadata is read from the "
                 "database on every request. Set FWB_REDIS_URL to cache it for all workers.",
             )
-    if settings.base_url is None and ANY_HOST in settings.allowed_hosts and not _is_loopback(host):
-        log.warning(
-            "links_follow_any_host",
-            detail="FWB_BASE_URL is unset and FWB_ALLOWED_HOSTS allows any host: a forged Host "
-            "header would change the links in responses. Set either of them.",
-        )
+    warn_if_links_follow_any_host(settings, host)
     log.info("serving", url=f"http://{host}:{port}", server=server.value, workers=workers)
     if server is Server.granian:
         from granian.constants import Interfaces
