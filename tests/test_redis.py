@@ -43,8 +43,10 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -94,8 +96,8 @@ def png() -> bytes:
     return out.getvalue()
 
 
-async def thumbnail_made(http: httpx.AsyncClient, info_url: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+async def thumbnail_made(http: httpx.AsyncClient, info_url: str, within: float) -> bool:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if (await http.get(info_url)).json()["thumbnail_status"] == "ready":
             return True
@@ -103,8 +105,8 @@ async def thumbnail_made(http: httpx.AsyncClient, info_url: str, timeout: float)
     return False
 
 
-async def wait_for(condition: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+async def wait_for(condition: Any, within: float) -> bool:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if condition():
             return True
@@ -127,7 +129,7 @@ async def test_a_frozen_redis_holds_up_nothing_and_a_restarted_one_wakes_jobs_ag
         httpx.AsyncClient(transport=transport, base_url="http://t") as http,
     ):
         before = (await http.post("/upload", files={"file": ("before.png", png())})).json()
-        assert await thumbnail_made(http, before["info_url"], timeout=10)
+        assert await thumbnail_made(http, before["info_url"], within=10)
 
         redis_server.freeze()
         async with asyncio.timeout(HANG_SECONDS):
@@ -151,6 +153,6 @@ async def test_a_frozen_redis_holds_up_nothing_and_a_restarted_one_wakes_jobs_ag
         # Back, but empty: the stream and its consumer group are gone.
         redis_server.stop()
         redis_server.start()
-        assert await wait_for(redis_server.has_consumer_group, timeout=HANG_SECONDS)
+        assert await wait_for(redis_server.has_consumer_group, within=HANG_SECONDS)
         after = (await http.post("/upload", files={"file": ("after.png", png())})).json()
-        assert await thumbnail_made(http, after["info_url"], timeout=10)
+        assert await thumbnail_made(http, after["info_url"], within=10)
