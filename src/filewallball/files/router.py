@@ -293,7 +293,10 @@ async def list_files(
     tag: Annotated[
         list[str] | None, Query(max_length=20, description="Files with every tag given.")
     ] = None,
-    q: Annotated[str | None, Query(max_length=255, description="Part of the filename (NFC-normalised, like filenames).")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=255, description="Part of the filename (NFC-normalised, like filenames)."),
+    ] = None,
 ) -> FilePage:
     filters = repository.ListFilter(
         category=category,
