@@ -20,6 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from filewallball.app import create_app
+from filewallball.cache.redis import RedisCache
 from filewallball.jobs.wakeup import GROUP, STREAM
 from filewallball.settings import Settings
 from tests.conftest import free_port
@@ -154,5 +155,21 @@ async def test_a_frozen_redis_holds_up_nothing_and_a_restarted_one_wakes_jobs_ag
         redis_server.stop()
         redis_server.start()
         assert await wait_for(redis_server.has_consumer_group, within=HANG_SECONDS)
+        # Connections to the old process are dead; the first request finds a new one.
+        assert (await http.get("/health")).json()["status"] == "healthy"
         after = (await http.post("/upload", files={"file": ("after.png", png())})).json()
         assert await thumbnail_made(http, after["info_url"], within=10)
+
+
+async def test_the_first_command_after_a_restart_finds_a_new_connection(
+    redis_server: RedisServer,
+) -> None:
+    cache = RedisCache(redis_server.url, ttl=60)
+    try:
+        await cache.set("k", b"before")
+        redis_server.stop()  # the pooled connection dies with the process
+        redis_server.start()
+        await cache.set("k", b"after")
+        assert await cache.get("k") == b"after"
+    finally:
+        await cache.close()

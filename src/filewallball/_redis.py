@@ -11,6 +11,7 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError
 
 CONNECT_TIMEOUT = 0.5
 COMMAND_TIMEOUT = 0.5
@@ -19,12 +20,14 @@ PAUSE_SECONDS = 2.0
 
 
 def options(socket_timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
-    """Connection options for every client: redis-py's default of three retries with backoff
-    would turn one timeout into four."""
+    """Connection options for every client. redis-py's default of three retries with backoff
+    would turn one timeout into four: a timeout is never retried. A connection error is, once,
+    on a new connection: after a Redis restart each pooled connection is dead, and only the
+    retry finds out whether Redis is."""
     return {
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": socket_timeout,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
     }
 
 

@@ -4,6 +4,7 @@ hands each wake-up to one worker in one replica."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, Protocol
 
 import structlog
@@ -96,8 +97,10 @@ class RedisWakeup:
                 )
                 woken = [message_id for _, messages in replies or [] for message_id, _ in messages]
                 if woken:
-                    # The database claim is what counts; the message has done its work.
-                    await self._redis.xack(STREAM, GROUP, *woken)
+                    # The database claim is what counts; the message has done its work, even
+                    # if its acknowledgement fails (it then only stays pending).
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._redis.xack(STREAM, GROUP, *woken)
             except (RedisError, OSError) as exc:
                 self._group_ready = False
                 if not self._failing:
