@@ -1,7 +1,7 @@
 """Redis connections that give up fast. A Redis that hangs rather than refusing (a frozen
 process, a black-holed network) must cost a request well under a second, once, and then
-nothing until it may answer again: every client here has connect and socket timeouts, makes
-one attempt per command, and sits behind a breaker."""
+nothing until it may answer again: every client here has connect and socket timeouts, never
+retries a timeout, and sits behind a breaker."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError
+from redis import exceptions
 
 CONNECT_TIMEOUT = 0.5
 COMMAND_TIMEOUT = 0.5
@@ -27,7 +27,7 @@ def options(socket_timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
     return {
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": socket_timeout,
-        "retry": Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        "retry": Retry(NoBackoff(), 1, supported_errors=(exceptions.ConnectionError,)),
     }
 
 
@@ -45,14 +45,14 @@ class Breaker:
 
     def __init__(self, pause: float = PAUSE_SECONDS) -> None:
         self.pause = pause
-        self._closed_at = 0.0
+        self._open_until = 0.0
 
     @property
     def open(self) -> bool:
-        return time.monotonic() < self._closed_at
+        return time.monotonic() < self._open_until
 
     def failed(self) -> None:
-        self._closed_at = time.monotonic() + self.pause
+        self._open_until = time.monotonic() + self.pause
 
     def succeeded(self) -> None:
-        self._closed_at = 0.0
+        self._open_until = 0.0
