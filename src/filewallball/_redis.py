@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis import exceptions
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis import exceptions
 
 CONNECT_TIMEOUT = 0.5
 COMMAND_TIMEOUT = 0.5
