@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -284,37 +285,102 @@ def test_every_line_a_server_writes_is_json_and_requests_carry_their_id(
     assert {r["request_id"] for r in requests} >= {"trace-listing", "trace-missing"}
 
 
-def test_client_disconnecting_mid_upload_leaves_no_row_and_no_blob(
-    clean_backend: Backend, storage_dir: Path, tmp_path: Path, database: Engine
+@pytest.fixture
+def logged_server(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path
+) -> Iterator[LiveServer]:
+    """A server writing its info lines as JSON, for tests that read its log."""
+    live = start_server(
+        clean_backend, storage_dir, tmp_path, FWB_LOG_LEVEL="info", FWB_LOG_JSON="true"
+    )
+    yield live
+    live.process.terminate()
+    live.process.wait(timeout=20)
+
+
+def log_records(live: LiveServer) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in live.log.read_text().splitlines() if line.strip()]
+
+
+def raw_request(live: LiveServer, request: bytes) -> bytes:
+    """Sends bytes as they are, half-closes, and reads the whole answer."""
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_client_disconnecting_mid_upload_is_a_499_not_an_error(
+    logged_server: LiveServer, database: Engine
 ) -> None:
-    server = start_server(clean_backend, storage_dir, tmp_path, FWB_MAX_UPLOADS_PER_CLIENT="1")
+    server = logged_server
     head = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n'
     declared = len(head) + 20 * MiB + len(b"\r\n--xx--\r\n")
     host, port = server.url.removeprefix("http://").split(":")
-    try:
-        with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(
-                b"POST /upload HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Type: multipart/form-data; boundary=xx\r\n"
-                b"Content-Length: " + str(declared).encode() + b"\r\n\r\n" + head
-            )
-            for _ in range(4):
-                sock.sendall(b"z" * MiB)
-            assert _wait_for(lambda: open_temporaries(server) == 1, timeout=60)  # writing
-        assert _wait_for(
-            lambda: (
-                count_rows(database, "file_uploads", "error_reason = 'client_disconnected'") == 1
-            )
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=xx\r\n"
+            b"Content-Length: " + str(declared).encode() + b"\r\n\r\n" + head
         )
-        assert on_storage(server.settings, blob_keys) == []
-        assert on_storage(server.settings, partial_writes_left) == 0
-    finally:
-        server.process.terminate()
-        server.process.wait(timeout=20)
+        for _ in range(4):
+            sock.sendall(b"z" * MiB)
+        assert _wait_for(lambda: open_temporaries(server) == 1, timeout=60)  # writing
+    assert _wait_for(
+        lambda: count_rows(database, "file_uploads", "error_reason = 'client_disconnected'") == 1
+    )
+    assert on_storage(server.settings, blob_keys) == []
+    assert on_storage(server.settings, partial_writes_left) == 0
     assert count_rows(database, "files") == 0
     # More than one write batch (1 MiB) of the file had arrived: its bytes had reached storage.
     where = f"error_reason = 'client_disconnected' AND bytes_received > {len(head) + MiB}"
     assert count_rows(database, "file_uploads", where) == 1
+    exposition = httpx.get(f"{server.url}/metrics").text
+    assert (
+        sample(
+            exposition,
+            "filewallball_http_requests_total",
+            method="POST",
+            route="/upload",
+            status="499",
+        )
+        == 1
+    )
+    assert 'status="500"' not in exposition
+    assert sample(exposition, "filewallball_uploads_total", outcome="client_disconnected") == 1
+    records = log_records(server)
+    upload = next(r for r in records if r["event"] == "request" and r["route"] == "/upload")
+    assert (upload["status"], upload["level"]) == (499, "info")
+    assert not [r for r in records if r["level"] in {"error", "critical"}]
+    assert not [r for r in records if "exception" in r]
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        pytest.param(b"Transfer-Encoding: chunked\r\n\r\n5\r\n--xx\r\r\nZZZ\r\n", id="bad-chunk"),
+        pytest.param(b"Content-Length: 1000\r\n\r\n--xx\r\n", id="truncated"),
+    ],
+)
+def test_a_malformed_or_truncated_body_is_a_400_problem(
+    logged_server: LiveServer, database: Engine, framing: bytes
+) -> None:
+    answer = raw_request(
+        logged_server,
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: multipart/form-data; boundary=xx\r\n" + framing,
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert b"content-type: application/problem+json" in head.lower()
+    assert json.loads(body)["status"] == 400
+    assert count_rows(database, "files") == 0
+    assert on_storage(logged_server.settings, blob_keys) == []
+    assert not [r for r in log_records(logged_server) if r["level"] == "error"]
 
 
 def test_cut_off_download_records_the_bytes_really_sent(

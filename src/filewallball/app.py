@@ -10,7 +10,6 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.middleware.cors import CORSMiddleware
 
 from filewallball import __version__, health
 from filewallball.access import audit
@@ -35,7 +34,8 @@ from filewallball.errors import (
 from filewallball.files import service as files_service
 from filewallball.files import sweep
 from filewallball.files.router import router as files_router
-from filewallball.headers import SecurityHeadersMiddleware
+from filewallball.headers import CORSMiddleware, SecurityHeadersMiddleware
+from filewallball.hosts import AllowedHostsMiddleware
 from filewallball.images import service as images_service
 from filewallball.images.router import router as images_router
 from filewallball.jobs.wakeup import LocalWakeup, RedisWakeup, Wakeup
@@ -163,8 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for refusal in (Unauthorized, Forbidden):
         app.add_exception_handler(refusal, audit.on_refusal)
-    # Added innermost first: request context → security headers → unexpected errors → CORS →
-    # access guard → routes.
+    # Added innermost first: request context → security headers → unexpected errors → allowed
+    # hosts → CORS → access guard → routes.
     app.add_middleware(AccessGuard)
     app.add_middleware(
         CORSMiddleware,
@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         allow_credentials=False,
     )
+    app.add_middleware(AllowedHostsMiddleware, allowed=settings.allowed_hosts)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.add_middleware(RequestContextMiddleware)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import enum
+import ipaddress
 import os
 import shutil
 import tempfile
@@ -20,7 +21,7 @@ from filewallball.access import audit, keys
 from filewallball.access.roles import Role
 from filewallball.db import create_engine, create_sessionmaker, transaction
 from filewallball.log import configure_logging, logging_config
-from filewallball.settings import Settings, SettingsError, load_settings
+from filewallball.settings import ANY_HOST, Settings, SettingsError, load_settings
 
 cli = typer.Typer(help="FileWallBall: upload a file, get a link.", no_args_is_help=True)
 log = structlog.get_logger("filewallball.cli")
@@ -50,6 +51,25 @@ def _share_metrics_between_workers() -> None:
     folder = tempfile.mkdtemp(prefix="filewallball-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+def warn_if_links_follow_any_host(settings: Settings, host: str) -> None:
+    """Reachable from other machines, links built from any Host header can be poisoned."""
+    if settings.base_url is None and ANY_HOST in settings.allowed_hosts and not _is_loopback(host):
+        log.warning(
+            "links_follow_any_host",
+            detail="FWB_BASE_URL is unset and FWB_ALLOWED_HOSTS allows any host: a forged Host "
+            "header would change the links in responses. Set either of them.",
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 @cli.command()
@@ -83,6 +103,7 @@ def serve(
                 detail="several workers without FWB_REDIS_URL: metadata is read from the "
                 "database on every request. Set FWB_REDIS_URL to cache it for all workers.",
             )
+    warn_if_links_follow_any_host(settings, host)
     log.info("serving", url=f"http://{host}:{port}", server=server.value, workers=workers)
     if server is Server.granian:
         from granian.constants import Interfaces

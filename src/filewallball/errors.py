@@ -16,7 +16,9 @@
     └── ServiceUnavailable            503  a dependency we cannot work without is down
 
 A database that cannot be reached (SQLAlchemy's OperationalError, InterfaceError or a pool
-timeout) is also answered 503, never with its message.
+timeout) is also answered 503, never with its message. A request body that stops short (the
+client went away, or its chunked framing broke) is answered 400 in case anyone still listens,
+and logged and counted as 499, "client closed request": it is no fault of ours.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
+# nginx's status for a client that closed the connection before it had its answer.
+CLIENT_CLOSED_REQUEST = 499
 log = structlog.get_logger(__name__)
 
 
@@ -165,6 +170,14 @@ async def _on_database_unreachable(request: Request, exc: Exception) -> JSONResp
     return problem(503, "The database is unavailable. Try again shortly.")
 
 
+async def _on_client_disconnect(request: Request, _: Exception) -> JSONResponse:
+    # The server cannot tell a client that hung up from one whose body broke off: both end
+    # the body early. The answer reaches the second; the access log speaks of the first.
+    request.scope.setdefault("state", {})["client_disconnected"] = True
+    log.info("client_disconnected", path=request.url.path)
+    return problem(400, "The request body ended before it was complete, or was malformed.")
+
+
 def _unexpected(path: str, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", path=path, error=type(exc).__name__, exc_info=exc)
     return problem(500, "Something went wrong on our side. It has been logged.")
@@ -262,6 +275,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FileWallBallError, _on_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ClientDisconnect, _on_client_disconnect)
     for unreachable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
         app.add_exception_handler(unreachable, _on_database_unreachable)
     app.add_exception_handler(Exception, _on_unexpected)

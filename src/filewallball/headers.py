@@ -6,8 +6,12 @@ import base64
 import hashlib
 import re
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import cors
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from filewallball.errors import problem
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
@@ -75,3 +79,24 @@ class SecurityHeadersMiddleware:
         headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         if self.hsts:
             headers.setdefault("Strict-Transport-Security", HSTS)
+
+
+class CORSMiddleware(cors.CORSMiddleware):
+    """Starlette's CORS, but a refused preflight is a problem like every other refusal."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code < 400:
+            return answer
+        # Starlette says which parts it refused: "Disallowed CORS origin, method".
+        refused = bytes(answer.body).decode().removeprefix("Disallowed CORS ")
+        kept = {
+            name: value
+            for name, value in answer.headers.items()
+            if name not in {"content-type", "content-length"}
+        }
+        return problem(
+            403,
+            f"This cross-origin request is not allowed here (refused: {refused}).",
+            headers=kept,
+        )

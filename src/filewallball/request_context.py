@@ -3,6 +3,7 @@ line and its HTTP metrics, labelled by route template."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -11,6 +12,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filewallball import metrics
+from filewallball.errors import CLIENT_CLOSED_REQUEST
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = structlog.get_logger("filewallball.access")
@@ -40,18 +42,25 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started_response = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            if not started_response:
+                status = CLIENT_CLOSED_REQUEST  # the server gave up on a client that left
+            raise
         finally:
+            if scope["state"].get("client_disconnected"):
+                status = CLIENT_CLOSED_REQUEST
             elapsed = time.perf_counter() - started
             route, method = route_template(scope), scope["method"]
             metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()

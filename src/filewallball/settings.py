@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 MiB = 1024 * 1024
+ANY_HOST = "*"
 
 # Synchronous driver names people paste from other tools, mapped to the async drivers we run on.
 _ASYNC_DRIVERS = {
@@ -111,8 +112,10 @@ class Settings(BaseSettings):
     max_file_size: Annotated[int, Field(ge=1)] = 100 * MiB
     preview_max_bytes: Annotated[int, Field(ge=1, le=64 * MiB)] = MiB
 
-    # Public URLs in responses are built from this when set, else from the request
+    # Public URLs in responses are built from this when set, else from the request's Host,
+    # which must then be one of these (`*` any, `*.example.org` its subdomains)
     base_url: AnyHttpUrl | None = None
+    allowed_hosts: CommaList = [ANY_HOST]
 
     # Access: who may do what, from where
     anonymous_role: Literal["uploader", "viewer", "none"] = "uploader"
@@ -183,6 +186,19 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one host, or * for any")
+        for pattern in value:
+            name = pattern.removeprefix("*.")
+            # Ports are not part of the match: `files.example.org` allows it on any port.
+            has_port = ":" in name and not name.startswith("[")
+            if pattern != ANY_HOST and ("*" in name or "/" in name or has_port):
+                raise ValueError(f"{pattern!r} is not a host name (without port), *.domain or *")
+        return [pattern.lower() for pattern in value]
 
     @field_validator("log_level")
     @classmethod

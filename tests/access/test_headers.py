@@ -61,6 +61,33 @@ async def test_cors_only_for_listed_origins_and_without_credentials(settings: Se
     assert preflight.status_code == 200
 
 
+async def test_a_refused_cors_preflight_is_a_problem_with_every_header(
+    settings: Settings,
+) -> None:
+    app = create_app(settings.model_copy(update={"cors_origins": ["https://app.example"]}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        wrong_origin = await http.options(
+            "/upload",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        wrong_method = await http.options(
+            "/upload",
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "PUT"},
+        )
+    for refused, what in ((wrong_origin, "origin"), (wrong_method, "method")):
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["status"] == 403
+        assert what in refused.json()["detail"]
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        assert refused.headers["content-security-policy"].startswith("default-src 'none'")
+        assert refused.headers["x-request-id"]
+    assert "access-control-allow-origin" not in wrong_origin.headers
+
+
 @pytest.mark.parametrize(
     "name",
     [

@@ -210,7 +210,8 @@ async def test_limiter_outage_fails_open_by_default_and_is_logged(settings: Sett
     assert read.status_code == 200
     assert "ratelimit-limit" not in write.headers  # nothing was counted
     assert len(app_log.events("rate_limiter_unavailable")) == 2
-    assert app_log.events("rate_limiter_unavailable")[0]["level"] == "error"
+    # A fallback, not a fault of ours: a warning, never an error.
+    assert app_log.events("rate_limiter_unavailable")[0]["level"] == "warning"
 
 
 async def test_admin_requests_have_a_budget_of_their_own(settings: Settings) -> None:

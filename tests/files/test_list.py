@@ -62,6 +62,18 @@ async def test_filters_by_category_extension_tag_and_name(
     assert await names(category="video") == []
 
 
+async def test_search_text_is_normalised_like_filenames(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    await uploaded("caf\u00e9.txt", b"composed")  # é as one character
+    await uploaded("cafe\u0301s.txt", b"decomposed")  # e + combining acute, stored composed
+    found = await client.get("/files?q=e%CC%81")  # e + combining acute, as a Mac may send it
+    composed = await client.get("/files", params={"q": "\u00e9"})
+    expected = ["caf\u00e9.txt", "caf\u00e9s.txt"]
+    assert sorted(item["filename"] for item in found.json()["items"]) == expected
+    assert sorted(item["filename"] for item in composed.json()["items"]) == expected
+
+
 async def test_deleted_files_never_appear(client: httpx.AsyncClient, uploaded: Uploader) -> None:
     kept = await uploaded("kept.txt", b"1")
     gone = await uploaded("gone.txt", b"2", tags="x")

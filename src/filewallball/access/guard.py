@@ -148,7 +148,7 @@ class AccessGuard:
             try:
                 verdict = await state.limiter.hit(kind, client)
             except LimiterUnavailable as exc:
-                log.error("rate_limiter_unavailable", error=str(exc))
+                log.warning("rate_limiter_unavailable", error=str(exc))
                 if settings.rate_limit_fail_closed and method in UNSAFE_METHODS:
                     await problem(
                         503,

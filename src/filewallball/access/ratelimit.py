@@ -18,6 +18,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
+from filewallball import _redis
 from filewallball.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -55,9 +56,7 @@ class RateLimiter:
         self._pool: ConnectionPool | None = None
         if settings.redis_url:
             # Our own pool, so that shutting down can close its connections.
-            self._pool = ConnectionPool.from_url(
-                settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-            )
+            self._pool = _redis.pool(settings.redis_url)
             scheme, _, rest = settings.redis_url.partition("://")
             uri = {"unix": "async+redis+unix", "rediss": "async+rediss"}.get(scheme, "async+redis")
             self.storage = RedisStorage(
@@ -70,6 +69,7 @@ class RateLimiter:
         else:
             self.storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self.storage)
+        self._breaker = _redis.Breaker()
         self._limits: dict[RouteClass, list[RateLimitItem]] = {
             RouteClass.read: parse_many(settings.rate_limit_reads),
             RouteClass.upload: parse_many(settings.rate_limit_uploads),
@@ -82,12 +82,15 @@ class RateLimiter:
 
     async def hit(self, route_class: RouteClass, client: str) -> Verdict:
         """Count a request against every limit of its class (`10/second;100/minute`)."""
+        if self._breaker.open:
+            raise LimiterUnavailable("paused after a failure")
         verdicts: list[Verdict] = []
         for item in self._limits[route_class]:
             try:
                 allowed = await self._limiter.hit(item, route_class.value, client)
                 stats = await self._limiter.get_window_stats(item, route_class.value, client)
             except Exception as exc:  # limits wraps every storage failure; none may pass silently
+                self._breaker.failed()
                 raise LimiterUnavailable(type(exc).__name__) from exc
             reset_after = max(0, math.ceil(stats.reset_time - time.time()))
             verdicts.append(Verdict(allowed, item.amount, stats.remaining, reset_after))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from redis.exceptions import RedisError
 
+from filewallball import _redis
 from filewallball.cache.base import CacheUnavailable
 
 KEY_PREFIX = "fwb:"
@@ -14,42 +17,39 @@ class RedisCache:
     name = "redis"
 
     def __init__(self, url: str, ttl: int) -> None:
-        # Short timeouts: an unreachable Redis must cost a request milliseconds, not seconds.
-        self._redis = Redis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10
-        )
+        # Short timeouts and a breaker: an unreachable or frozen Redis must cost a request
+        # milliseconds, not seconds, and only the first request after it fails.
+        self._redis = _redis.connect(url, health_check_interval=10)
+        self._breaker = _redis.Breaker()
         self._ttl = ttl
 
-    async def get(self, key: str) -> bytes | None:
+    async def _call(self, command: Callable[[], Awaitable[Any]], *, always: bool = False) -> Any:
+        if self._breaker.open and not always:
+            raise CacheUnavailable("paused after a failure")
         try:
-            value = await self._redis.get(KEY_PREFIX + key)
+            result = await command()
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            self._breaker.failed()
+            raise CacheUnavailable(str(exc) or type(exc).__name__) from exc
+        self._breaker.succeeded()
+        return result
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._call(lambda: self._redis.get(KEY_PREFIX + key))
         return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
-        try:
-            await self._redis.set(KEY_PREFIX + key, value, ex=ttl or self._ttl)
-        except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+        await self._call(lambda: self._redis.set(KEY_PREFIX + key, value, ex=ttl or self._ttl))
 
     async def add(self, key: str, value: bytes) -> None:
-        try:
-            await self._redis.set(KEY_PREFIX + key, value, ex=self._ttl, nx=True)
-        except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+        await self._call(lambda: self._redis.set(KEY_PREFIX + key, value, ex=self._ttl, nx=True))
 
     async def delete(self, key: str) -> None:
-        try:
-            await self._redis.delete(KEY_PREFIX + key)
-        except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+        await self._call(lambda: self._redis.delete(KEY_PREFIX + key))
 
     async def ping(self) -> None:
-        try:
-            await self._redis.ping()
-        except (RedisError, OSError) as exc:
-            raise CacheUnavailable(str(exc)) from exc
+        # The health check always asks Redis itself, so that it sees a recovery at once.
+        await self._call(lambda: self._redis.ping(), always=True)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -57,6 +57,11 @@ def safe_filename(raw: str | None) -> str:
     return name
 
 
+def search_text(raw: str) -> str:
+    """Text searched for in filenames, normalised as they are: `e` + combining acute finds `é`."""
+    return unicodedata.normalize("NFC", raw)
+
+
 def extension_of(filename: str) -> str:
     """Lower-case last suffix without the dot; empty when there is none we can name."""
     suffix = PurePosixPath(filename).suffix.lower().lstrip(".")

@@ -20,6 +20,7 @@ from filewallball.errors import (
 )
 from filewallball.files import repository, service
 from filewallball.files.download import DOWNLOAD_CSP, content_disposition
+from filewallball.files.naming import search_text
 from filewallball.files.schemas import (
     UPLOAD_EXAMPLES,
     AnonymousUpload,
@@ -278,13 +279,16 @@ async def list_files(
     tag: Annotated[
         list[str] | None, Query(max_length=20, description="Files with every tag given.")
     ] = None,
-    q: Annotated[str | None, Query(max_length=255, description="Part of the filename.")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=255, description="Part of the filename (NFC-normalised, like filenames)."),
+    ] = None,
 ) -> FilePage:
     filters = repository.ListFilter(
         category=category,
         extension=extension.lower().lstrip(".") if extension else None,
         tags=tuple(normalise_tags(tag or [])),
-        query=q,
+        query=search_text(q) if q else None,
     )
     return await service.list_files(session, filters, actor, page, size, base_url(state, request))
 

@@ -1,0 +1,175 @@
+"""A Redis that hangs instead of refusing, or comes back empty after a restart: requests go on
+without it within a moment, and job wake-ups come back by themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from redis import Redis
+from redis.exceptions import RedisError
+
+from filewallball.app import create_app
+from filewallball.cache.redis import RedisCache
+from filewallball.jobs.wakeup import GROUP, STREAM
+from filewallball.settings import Settings
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.anyio
+# Generous: an answer later than this can only be a hang on Redis.
+HANG_SECONDS = 10.0
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of this test's own, without persistence: a restart comes back empty."""
+
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with Redis(port=self.port, socket_timeout=1) as redis:
+                    redis.ping()
+                    return
+            except RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def freeze(self) -> None:
+        """Hangs every command: what a stalled host or a black-holed network looks like."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def has_consumer_group(self) -> bool:
+        try:
+            with Redis(port=self.port, socket_timeout=1) as redis:
+                groups: list[dict[str, Any]] = redis.xinfo_groups(STREAM)
+        except RedisError:
+            return False
+        return any(group["name"] == GROUP.encode() for group in groups)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def thumbnail_made(http: httpx.AsyncClient, info_url: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (await http.get(info_url)).json()["thumbnail_status"] == "ready":
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def wait_for(condition: Any, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_a_frozen_redis_holds_up_nothing_and_a_restarted_one_wakes_jobs_again(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    # Workers look for jobs once a minute: only a wake-up explains a thumbnail within seconds.
+    app = create_app(
+        settings.model_copy(
+            update={"redis_url": redis_server.url, "job_poll_seconds": 60, "job_concurrency": 1}
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+    ):
+        before = (await http.post("/upload", files={"file": ("before.png", png())})).json()
+        assert await thumbnail_made(http, before["info_url"], within=10)
+
+        redis_server.freeze()
+        async with asyncio.timeout(HANG_SECONDS):
+            created = await http.post("/upload", files={"file": ("frozen.txt", b"still here")})
+            info = await http.get(created.json()["info_url"])
+            listing = await http.get("/files")
+            health = await http.get("/health")
+            deleted = await http.delete(
+                created.json()["info_url"],
+                headers={"X-Delete-Token": created.json()["delete_token"]},
+            )
+        assert created.status_code == 201
+        assert info.json()["filename"] == "frozen.txt"
+        assert listing.json()["total"] == 2
+        assert health.status_code == 200
+        assert health.json()["services"]["cache"] == "degraded"
+        # The shared cache is needed to delete safely: refused at once, not hung.
+        assert deleted.status_code == 503
+        assert deleted.headers["content-type"] == "application/problem+json"
+
+        # Back, but empty: the stream and its consumer group are gone.
+        redis_server.stop()
+        redis_server.start()
+        assert await wait_for(redis_server.has_consumer_group, within=HANG_SECONDS)
+        # Connections to the old process are dead; the first request finds a new one.
+        assert (await http.get("/health")).json()["status"] == "healthy"
+        after = (await http.post("/upload", files={"file": ("after.png", png())})).json()
+        assert await thumbnail_made(http, after["info_url"], within=10)
+
+
+async def test_the_first_command_after_a_restart_finds_a_new_connection(
+    redis_server: RedisServer,
+) -> None:
+    cache = RedisCache(redis_server.url, ttl=60)
+    try:
+        await cache.set("k", b"before")
+        redis_server.stop()  # the pooled connection dies with the process
+        redis_server.start()
+        await cache.set("k", b"after")
+        assert await cache.get("k") == b"after"
+    finally:
+        await cache.close()
