@@ -29,7 +29,6 @@ from filewallball.files.schemas import (
     VisibilityChange,
 )
 from filewallball.files.upload import multipart
-from filewallball.files.upload.multipart import MULTIPART_OVERHEAD
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.tag_names import normalise_tags
 
@@ -107,7 +106,7 @@ async def upload(
     declared = multipart.declared_length(request)
     reserved = min(
         settings.max_file_size if declared is None else declared,
-        settings.max_file_size + MULTIPART_OVERHEAD,
+        settings.max_file_size + multipart.MULTIPART_OVERHEAD,
     )
     pipeline = Pipeline(
         state.sessions,
