@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -224,3 +227,38 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# The industry's harmless test file: every scanner must call it a virus.
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+CLAMD = shutil.which("clamd") or "/usr/sbin/clamd"
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A clamd on a unix socket, knowing only the EICAR signature (no downloads here)."""
+    if not Path(CLAMD).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI must test malware scanning: clamd (clamav-daemon) is missing")
+        pytest.skip("clamd (Debian package clamav-daemon) is not installed")
+    root = tmp_path_factory.mktemp("clamd")
+    (root / "db").mkdir()
+    (root / "db" / "test.ndb").write_text(f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n")
+    socket_path = root / "clamd.sock"
+    config = root / "clamd.conf"
+    config.write_text(
+        f"Foreground yes\nLocalSocket {socket_path}\nDatabaseDirectory {root / 'db'}\n"
+        f"LogFile {root / 'clamd.log'}\nStreamMaxLength 512M\nBytecode no\n"
+    )
+    process = subprocess.Popen(
+        [CLAMD, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while not socket_path.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("clamd did not start: " + (root / "clamd.log").read_text())
+        time.sleep(0.1)
+    yield str(socket_path)
+    process.terminate()
+    process.wait(timeout=20)

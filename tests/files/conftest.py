@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine, text
 
 Uploader = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -20,3 +22,26 @@ def uploaded(client: httpx.AsyncClient) -> Uploader:
         return body
 
     return send
+
+
+@contextmanager
+def files_refused(database: Engine) -> Iterator[None]:
+    """While inside, the database refuses every new file row: a real error, raised by a
+    trigger, at the moment an upload's row is written."""
+    if database.dialect.name == "sqlite":
+        refuse = (
+            "CREATE TRIGGER refuse_files BEFORE INSERT ON files "
+            "BEGIN SELECT RAISE(ABORT, 'no rows in files today'); END"
+        )
+    else:
+        refuse = (
+            "CREATE TRIGGER refuse_files BEFORE INSERT ON files FOR EACH ROW "
+            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no rows in files today'"
+        )
+    with database.begin() as connection:
+        connection.execute(text(refuse))
+    try:
+        yield
+    finally:
+        with database.begin() as connection:
+            connection.execute(text("DROP TRIGGER refuse_files"))

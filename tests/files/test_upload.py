@@ -16,6 +16,7 @@ from filewallball.access.roles import Role
 from filewallball.settings import Settings
 from filewallball.storage import Storage
 from tests.conftest import ClientFor, blob_keys, count_rows, partial_writes_left
+from tests.files.conftest import files_refused
 
 pytestmark = pytest.mark.anyio
 
@@ -376,26 +377,9 @@ async def test_bad_form_field_values_leave_nothing_behind(
 async def test_database_refusing_the_row_leaves_no_blob_and_records_why(
     client: httpx.AsyncClient, storage: Storage, database: Engine
 ) -> None:
-    from sqlalchemy import text
-
-    # A real database error, raised after the blob is in place: a trigger refusing every file.
-    if database.dialect.name == "sqlite":
-        refuse = (
-            "CREATE TRIGGER refuse_files BEFORE INSERT ON files "
-            "BEGIN SELECT RAISE(ABORT, 'no rows in files today'); END"
-        )
-    else:
-        refuse = (
-            "CREATE TRIGGER refuse_files BEFORE INSERT ON files FOR EACH ROW "
-            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no rows in files today'"
-        )
-    with database.begin() as connection:
-        connection.execute(text(refuse))
-    try:
+    # A real database error, raised after the blob is in place.
+    with files_refused(database):
         response = await upload(client, "notes.txt", b"kept nowhere" * 1000)
-    finally:
-        with database.begin() as connection:
-            connection.execute(text("DROP TRIGGER refuse_files"))
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

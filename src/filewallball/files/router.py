@@ -29,7 +29,9 @@ from filewallball.files.schemas import (
     UploadedFile,
     VisibilityChange,
 )
-from filewallball.files.upload import MULTIPART_OVERHEAD, Receiver, normalise_tags
+from filewallball.files.upload import multipart
+from filewallball.files.upload.pipeline import Pipeline
+from filewallball.tag_names import normalise_tags
 
 router = APIRouter(tags=["files"])
 
@@ -96,25 +98,20 @@ def base_url(state: StateDep, request: Request) -> str:
 async def upload(
     request: Request,
     state: StateDep,
-    session: SessionDep,
     client: ClientDep,
     actor: ActorDep,
     audit: AuditDep,
 ) -> UploadedFile:
     require(actor, Permission.upload)
     settings = state.settings
-    declared = request.headers.get("content-length", "")
+    declared = multipart.declared_length(request)
     reserved = min(
-        int(declared) if declared.isascii() and declared.isdigit() else settings.max_file_size,
-        settings.max_file_size + MULTIPART_OVERHEAD,
+        settings.max_file_size if declared is None else declared,
+        settings.max_file_size + multipart.MULTIPART_OVERHEAD,
     )
-    receiver = Receiver(
-        request,
-        session,
+    pipeline = Pipeline(
         state.sessions,
         state.storage,
-        client,
-        actor,
         max_file_size=settings.max_file_size,
         idle_timeout=settings.upload_idle_timeout,
         scanner=state.scanner,
@@ -123,7 +120,8 @@ async def upload(
     bucket = actor.label if actor.key_id else client_bucket(normalise(client.ip))
     async with state.gate.admit(bucket, reserved):
         try:
-            received = await receiver.receive()
+            async with pipeline.attempt(actor, client) as attempt:
+                received = await multipart.receive(attempt, request)
         except MalwareFound as exc:
             await audit.separately("malware_found", outcome="denied", finding=exc.detail)
             raise

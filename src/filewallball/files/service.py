@@ -1,5 +1,5 @@
 """The rules of the files feature: finding, describing, previewing, listing, downloading and
-deleting files, and the background MD5. The upload itself lives in `upload.py`."""
+deleting files, and the background MD5. The upload pipeline lives in `upload/`."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from filewallball.deps import ActorDep, AuditDep, SessionDep, StateDep
 from filewallball.errors import AUTH, FILE_NOT_FOUND
+from filewallball.tag_names import MAX_TAG_LENGTH, MAX_TAGS
 from filewallball.tags import service
 from filewallball.tags.schemas import TagCount, TagList, TagName
 
@@ -18,7 +19,10 @@ CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {**AUTH, **FILE_NOT_FOUND}
 @router.put(
     "/files/{file_id}/tags",
     summary="Replace a file's tags",
-    description="Tags are trimmed, case-folded and at most 50 characters; 20 per file.",
+    description=(
+        f"Tags are trimmed, case-folded and at most {MAX_TAG_LENGTH} characters; "
+        f"{MAX_TAGS} per file."
+    ),
     response_model=TagList,
     responses=CHANGE_ERRORS,
 )

@@ -6,13 +6,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from filewallball.tag_names import MAX_TAGS
+
 TagName = Annotated[str, Field(min_length=1, max_length=200, examples=["reports"])]
 
 
 class TagList(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"tags": ["reports", "2026"]}]})
 
-    tags: Annotated[list[TagName], Field(max_length=20, examples=[["reports", "2026"]])]
+    tags: Annotated[list[TagName], Field(max_length=MAX_TAGS, examples=[["reports", "2026"]])]
 
 
 class TagCount(BaseModel):

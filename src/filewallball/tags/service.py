@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache
 from filewallball.db import after_commit
-from filewallball.errors import BadRequest, Forbidden
+from filewallball.errors import Forbidden
 from filewallball.files import repository as files_repository
 from filewallball.files import service as files_service
-from filewallball.files.upload import normalise_tags
+from filewallball.tag_names import normalise_tags, require_at_most_max
 from filewallball.tags import repository
 from filewallball.tags.schemas import TagCount
 
@@ -39,8 +39,7 @@ async def change(
     if add is not None:
         wanted = normalise_tags(add)
         current = await repository.names_of(session, stored.id)
-        if len(set(current) | set(wanted)) > 20:
-            raise BadRequest("At most 20 tags per file.")
+        require_at_most_max([*current, *wanted])
         await repository.link(
             session, stored.id, await files_repository.tags_named(session, wanted)
         )

@@ -1,0 +1,126 @@
+"""Landing an admitted file's bytes in storage: counted against its limit, hashed, sniffed and
+scanned while they stream, and committed under a generated key only once the scanner is content.
+
+A landing can be undone until the row that describes its blob has committed: `discard` aborts
+the write or deletes the committed blob; `keep` marks the moment the row owns it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+
+import anyio.to_thread
+import structlog
+
+from filewallball.access.clamav import Scanner, ScannerUnavailable, ScanStream
+from filewallball.errors import PayloadTooLarge
+from filewallball.files.naming import SNIFF_BYTES, resolve_mime_type
+from filewallball.files.upload.policy import Admission, too_large
+from filewallball.storage import BlobWriter, Storage, StorageError
+
+log = structlog.get_logger(__name__)
+
+WRITE_BATCH = 1024 * 1024  # bytes handed to the writer, the hash and the scanner at a time
+
+
+@dataclass(frozen=True, slots=True)
+class LandedBlob:
+    """An admitted file committed to storage, not yet described in the database."""
+
+    admission: Admission
+    file_id: str
+    key: str
+    size: int
+    sha256: str
+    mime_type: str
+
+
+class Landing:
+    """One file's bytes, from the first chunk to the committed blob."""
+
+    def __init__(self, storage: Storage, scanner: Scanner | None, *, scan_fail_open: bool) -> None:
+        self._storage = storage
+        self._scanner = scanner
+        self._scan_fail_open = scan_fail_open
+        self._writer: BlobWriter | None = None
+        self._scan: ScanStream | None = None
+        self._committed_key: str | None = None
+
+    async def land(self, admission: Admission, chunks: AsyncIterable[bytes]) -> LandedBlob:
+        """Store `chunks` as the admitted file. PayloadTooLarge past its limit,
+        UnsupportedMediaType when the content contradicts the extension, MalwareFound on the
+        scanner's verdict; in each case nothing becomes visible."""
+        file_id = str(uuid.uuid4())
+        key = f"{file_id[:2]}/{file_id[2:4]}/{file_id.replace('-', '')}"
+        writer = self._writer = self._storage.writer(key)
+        scan = await self._open_scan()
+        digest = hashlib.sha256()
+        head = bytearray()
+        batch = bytearray()
+        size = 0
+        mime_type: str | None = None
+
+        async def flush() -> None:
+            data = bytes(batch)
+            batch.clear()
+            # Hashing runs in a worker thread: the event loop keeps serving other requests.
+            await anyio.to_thread.run_sync(digest.update, data)
+            await writer.write(data)
+            if scan is not None:
+                await scan.feed(data)
+
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > admission.size_limit:
+                raise PayloadTooLarge(too_large(admission.size_limit))
+            if mime_type is None:
+                head += chunk[: SNIFF_BYTES - len(head)]
+                if len(head) >= SNIFF_BYTES:
+                    mime_type = self._sniff(admission, head)
+            batch += chunk
+            if len(batch) >= WRITE_BATCH:
+                await flush()
+        await flush()
+        if mime_type is None:  # a file shorter than the sniffing window
+            mime_type = self._sniff(admission, head)
+        if scan is not None:
+            await scan.verdict()  # raises MalwareFound: the blob never becomes visible
+        # Known before the rename: a failure between rename and return still cleans up.
+        self._committed_key = key
+        await writer.commit()
+        return LandedBlob(admission, file_id, key, size, digest.hexdigest(), mime_type)
+
+    def keep(self) -> None:
+        """The row describing the blob has committed: from now on the blob stays."""
+        self._committed_key = None
+        self._writer = None
+
+    async def discard(self) -> None:
+        """Undo whatever landed: the scan, the unfinished write, or the committed blob."""
+        if self._scan is not None:
+            self._scan.close()
+        try:
+            if self._writer is not None:
+                await self._writer.abort()
+            if self._committed_key is not None:
+                await self._storage.delete(self._committed_key)
+        except (StorageError, OSError):
+            log.exception("upload_cleanup_failed", key=self._committed_key)
+
+    async def _open_scan(self) -> ScanStream | None:
+        if self._scanner is None:
+            return None
+        try:
+            self._scan = await self._scanner.open()
+        except ScannerUnavailable:
+            if not self._scan_fail_open:
+                raise
+            log.warning("upload_not_scanned", reason="scanner_unavailable")
+        return self._scan
+
+    @staticmethod
+    def _sniff(admission: Admission, head: bytearray) -> str:
+        return resolve_mime_type(admission.extension, admission.declared_mime_type, bytes(head))

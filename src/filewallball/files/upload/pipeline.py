@@ -1,0 +1,123 @@
+"""The upload pipeline for one attempt, whatever transport carries the bytes:
+
+    async with pipeline.attempt(actor, client) as upload:
+        admission = await upload.admit(filename, at_least=declared_file_size)
+        blob = await upload.land(admission, upload.body(raw_chunks))
+        received = await upload.record(blob, tags=tags, is_public=is_public)
+
+Leaving the block with an exception undoes whatever landed (an unfinished write, or a
+committed blob whose row did not commit) and logs the failure, so a transport never cleans up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+
+import anyio
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from filewallball.access.clamav import Scanner
+from filewallball.access.roles import Actor
+from filewallball.deps import Client
+from filewallball.errors import RequestTimeout, ServiceUnavailable
+from filewallball.files.upload import accounting, policy, recording
+from filewallball.files.upload.accounting import Attempt
+from filewallball.files.upload.landing import LandedBlob, Landing
+from filewallball.files.upload.policy import Admission
+from filewallball.files.upload.recording import Received
+from filewallball.storage import Storage, StorageError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """What every upload goes through: the database, the storage, the scanner, the limits."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    storage: Storage
+    max_file_size: int
+    idle_timeout: float
+    scanner: Scanner | None = None
+    scan_fail_open: bool = False
+
+    def attempt(self, actor: Actor, client: Client) -> Upload:
+        """One upload by `actor`, to be used as `async with`."""
+        return Upload(self, Attempt(actor, client))
+
+
+class Upload:
+    """One attempt going through the pipeline; its steps are called in order by a transport."""
+
+    def __init__(self, pipeline: Pipeline, attempt: Attempt) -> None:
+        self._pipeline = pipeline
+        self.attempt = attempt
+        self._landing = Landing(
+            pipeline.storage, pipeline.scanner, scan_fail_open=pipeline.scan_fail_open
+        )
+
+    async def __aenter__(self) -> Upload:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: TracebackType | None
+    ) -> None:
+        if exc is None:
+            return
+        # Shielded: a cancelled upload (the client went away) must still clean up and be logged.
+        with anyio.CancelScope(shield=True):
+            await self._landing.discard()
+            await accounting.failed(self._pipeline.sessions, self.attempt, exc)
+        if isinstance(exc, StorageError | OSError):
+            log.error("upload_storage_failed", error=str(exc))
+            raise ServiceUnavailable("The file could not be stored. Try again.") from None
+
+    def refuse_declared_over(self, at_least: int | None) -> None:
+        """Refuse, before a byte is read, a file the transport knows to exceed the global limit."""
+        policy.refuse_declared_over(at_least, self._pipeline.max_file_size)
+
+    async def admit(self, filename: str | None, *, at_least: int | None = None) -> Admission:
+        """The policy's answer for a file of this name, with at least `at_least` bytes if known."""
+        return await policy.admit(
+            self._pipeline.sessions,
+            filename,
+            max_file_size=self._pipeline.max_file_size,
+            at_least=at_least,
+        )
+
+    async def body(self, raw: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """The transport's bytes as they arrive, counted for the log, each with a deadline:
+        a client that stops sending does not hold a slot for ever."""
+        chunks = aiter(raw)
+        timeout = self._pipeline.idle_timeout
+        while True:
+            try:
+                async with asyncio.timeout(timeout):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"No part of the upload arrived for {timeout:g} seconds."
+                ) from None
+            self.attempt.bytes_received += len(chunk)
+            yield chunk
+
+    async def land(self, admission: Admission, chunks: AsyncIterable[bytes]) -> LandedBlob:
+        """Store the file's bytes; the blob is committed, and undone if the attempt fails."""
+        return await self._landing.land(admission, chunks)
+
+    async def record(
+        self, blob: LandedBlob, *, tags: Iterable[str] = (), is_public: bool = True
+    ) -> Received:
+        """Describe the blob in the database; from then on the blob belongs to its row."""
+        received = await recording.record(
+            self._pipeline.sessions, blob, self.attempt, tags=tags, is_public=is_public
+        )
+        self._landing.keep()
+        accounting.succeeded(self.attempt, received.stored)
+        return received

@@ -1,0 +1,238 @@
+"""The upload pipeline, driven as any transport drives it: a plain async iterator of chunks,
+no HTTP. What it promises: a file is stored with its row, or nothing of it is kept, and every
+attempt is logged."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from filewallball.access.clamav import Scanner
+from filewallball.access.roles import Actor, Role
+from filewallball.deps import Client
+from filewallball.errors import (
+    BadRequest,
+    MalwareFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
+from filewallball.files.upload.landing import LandedBlob
+from filewallball.files.upload.pipeline import Pipeline
+from filewallball.files.upload.recording import Received
+from filewallball.storage import Storage
+from tests.conftest import EICAR, blob_keys, count_rows, partial_writes_left
+from tests.files.conftest import files_refused
+
+pytestmark = pytest.mark.anyio
+
+ANONYMOUS = Actor(Role.uploader)
+CLIENT = Client(ip="198.51.100.4", user_agent="test", session_id=None)
+
+
+class Chunks:
+    """A transport's bytes: handed out one chunk at a time, counting how many were taken."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+        self.taken = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            self.taken += 1
+            yield chunk
+
+
+def pipeline_of(app: FastAPI, **limits: float) -> Pipeline:
+    state = app.state.fwb
+    settings = state.settings
+    return Pipeline(
+        state.sessions,
+        state.storage,
+        max_file_size=int(limits.get("max_file_size", settings.max_file_size)),
+        idle_timeout=limits.get("idle_timeout", settings.upload_idle_timeout),
+    )
+
+
+async def send(
+    pipeline: Pipeline,
+    filename: str,
+    chunks: AsyncIterable[bytes],
+    *,
+    at_least: int | None = None,
+    tags: Sequence[str] = (),
+    is_public: bool = True,
+    landed: Callable[[LandedBlob], Awaitable[None]] | None = None,
+) -> Received:
+    """What every transport does: refuse a known size, admit the name, land the bytes as they
+    arrive, record the file. `landed` looks at the blob between landing and recording."""
+    async with pipeline.attempt(ANONYMOUS, CLIENT) as upload:
+        upload.refuse_declared_over(at_least)
+        admission = await upload.admit(filename, at_least=at_least)
+        blob = await upload.land(admission, upload.body(chunks))
+        if landed is not None:
+            await landed(blob)
+        return await upload.record(blob, tags=tags, is_public=is_public)
+
+
+NOTHING = ([], 0, 0)
+
+
+async def kept(storage: Storage, database: Engine) -> tuple[list[str], int, int]:
+    """What an attempt left: committed blobs, unfinished writes, file rows."""
+    return (
+        await blob_keys(storage),
+        await partial_writes_left(storage),
+        count_rows(database, "files"),
+    )
+
+
+async def test_chunks_become_a_file_with_its_row_jobs_and_log(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    chunks = Chunks(b"%PDF-1.7\n", b"quarterly numbers\n" * 1000, b"%%EOF\n")
+    content = b"".join(chunks.chunks)
+
+    received = await send(
+        pipeline_of(app), "report.pdf", chunks, at_least=len(content), tags=[" Reports ", "2026"]
+    )
+
+    stored = received.stored
+    assert (stored.filename, stored.category, stored.mime_type) == (
+        "report.pdf",
+        "document",
+        "application/pdf",
+    )
+    assert stored.size == len(content)
+    assert stored.sha256 == hashlib.sha256(content).hexdigest()
+    assert stored.tags == ["2026", "reports"]
+    assert stored.is_public is True
+    assert received.delete_token is not None  # anonymous: the one way to delete it again
+    assert b"".join([c async for c in storage.read(stored.storage_key)]) == content
+    assert count_rows(database, "jobs", "kind = 'md5'") == 1
+    assert (
+        count_rows(
+            database,
+            "file_uploads",
+            f"upload_status = 'completed' AND bytes_received = {len(content)}",
+        )
+        == 1
+    )
+
+
+async def test_too_large_mid_stream_stops_reading_and_keeps_nothing(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    chunks = Chunks(*[b"y" * 50] * 10)
+
+    with pytest.raises(PayloadTooLarge, match="100 bytes"):
+        await send(pipeline_of(app, max_file_size=100), "big.bin", chunks)
+
+    assert chunks.taken == 3  # the chunk that crossed the limit was the last one read
+    assert await kept(storage, database) == NOTHING
+    assert count_rows(database, "file_uploads", "error_reason = 'too_large'") == 1
+
+
+async def test_a_known_size_over_the_limit_is_refused_before_admission(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    chunks = Chunks(b"x" * 101)
+    with pytest.raises(PayloadTooLarge):
+        await send(pipeline_of(app, max_file_size=100), "a.txt", chunks, at_least=101)
+
+    assert chunks.taken == 0
+
+    assert await kept(storage, database) == NOTHING
+    assert count_rows(database, "file_uploads", "bytes_received = 0") == 1
+
+
+async def test_refused_type_is_refused_by_its_name_before_any_byte(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    chunks = Chunks(b"MZ")
+    with pytest.raises(UnsupportedMediaType):
+        await send(pipeline_of(app), "setup.exe", chunks)
+
+    assert chunks.taken == 0
+
+    assert await kept(storage, database) == NOTHING
+    assert count_rows(database, "file_uploads", "error_reason = 'refused_type'") == 1
+
+
+async def test_content_contradicting_its_name_is_refused_while_streaming(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    with pytest.raises(UnsupportedMediaType, match="executable"):
+        await send(pipeline_of(app), "photo.png", Chunks(b"MZ\x90\x00", b"\x00" * 9000))
+
+    assert await kept(storage, database) == NOTHING
+
+
+async def test_malware_verdict_keeps_nothing(
+    app: FastAPI, clamd: str, storage: Storage, database: Engine
+) -> None:
+    pipeline = pipeline_of(app)
+    scanned = Pipeline(
+        pipeline.sessions,
+        pipeline.storage,
+        max_file_size=pipeline.max_file_size,
+        idle_timeout=pipeline.idle_timeout,
+        scanner=Scanner(clamd, timeout=30),
+    )
+
+    with pytest.raises(MalwareFound, match="Eicar-Test-Signature"):
+        await send(scanned, "notes.txt", Chunks(b"harmless words ", EICAR))
+
+    assert await kept(storage, database) == NOTHING
+    assert count_rows(database, "file_uploads", "error_reason = 'malware'") == 1
+
+
+async def test_row_that_does_not_commit_takes_its_committed_blob_with_it(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    seen: dict[str, list[str]] = {}
+
+    async def look(blob: LandedBlob) -> None:
+        seen["landed"], seen["stored"] = [blob.key], await blob_keys(storage)
+
+    with files_refused(database), pytest.raises(ServiceUnavailable, match="recorded"):
+        await send(pipeline_of(app), "notes.txt", Chunks(b"kept nowhere"), landed=look)
+
+    assert seen["stored"] == seen["landed"]  # the blob was in place when its row was refused
+    assert await kept(storage, database) == NOTHING
+    assert count_rows(database, "file_uploads", "error_reason = 'database_error'") == 1
+
+
+async def test_what_the_uploader_may_not_ask_for_undoes_the_landed_blob(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    with pytest.raises(BadRequest, match="Anonymous uploads are public"):
+        await send(pipeline_of(app), "a.txt", Chunks(b"x"), is_public=False)
+    with pytest.raises(BadRequest, match="At most 20 tags"):
+        await send(pipeline_of(app), "a.txt", Chunks(b"x"), tags=[f"t{i}" for i in range(21)])
+
+    assert await kept(storage, database) == NOTHING
+    assert count_rows(database, "file_uploads", "error_reason = 'bad_request'") == 2
+
+
+async def test_a_transport_that_stops_sending_times_out(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    never = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"first part"
+        await never.wait()
+        yield b"never sent"
+
+    with pytest.raises(RequestTimeout):
+        await send(pipeline_of(app, idle_timeout=0.2), "a.txt", stalls())
+
+    assert await kept(storage, database) == NOTHING
+    assert count_rows(database, "file_uploads", "bytes_received = 10") == 1
