@@ -34,6 +34,7 @@ from filewallball.errors import (
 from filewallball.files import service as files_service
 from filewallball.files import sweep
 from filewallball.files.router import router as files_router
+from filewallball.files.upload.pipeline import Pipeline
 from filewallball.headers import CORSMiddleware, SecurityHeadersMiddleware
 from filewallball.hosts import AllowedHostsMiddleware
 from filewallball.images import service as images_service
@@ -108,6 +109,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await storage.open()  # first: a storage that cannot open leaves nothing else to undo
         engine = create_engine(settings)
         sessions = create_sessionmaker(engine)
+        scanner = (
+            Scanner(settings.clamav_address, settings.clamav_timeout)
+            if settings.clamav_address
+            else None
+        )
         state = AppState(
             settings=settings,
             engine=engine,
@@ -125,10 +131,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policy=PolicySource(settings, sessions),
             limiter=RateLimiter(settings),
             gate=UploadGate(settings.max_uploads_per_client, settings.max_inflight_upload_bytes),
-            scanner=(
-                Scanner(settings.clamav_address, settings.clamav_timeout)
-                if settings.clamav_address
-                else None
+            scanner=scanner,
+            uploads=Pipeline(
+                sessions,
+                storage,
+                max_file_size=settings.max_file_size,
+                idle_timeout=settings.upload_idle_timeout,
+                scanner=scanner,
+                scan_fail_open=settings.clamav_fail_open,
             ),
         )
         app.state.fwb = state

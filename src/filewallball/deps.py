@@ -15,6 +15,7 @@ from filewallball.access.roles import Actor
 from filewallball.cache import Cache
 from filewallball.db import transaction
 from filewallball.jobs.worker import Worker
+from filewallball.request_context import Client
 from filewallball.settings import Settings
 from filewallball.storage import Storage
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from filewallball.access.gate import UploadGate
     from filewallball.access.policy import PolicySource
     from filewallball.access.ratelimit import RateLimiter
+    from filewallball.files.upload.pipeline import Pipeline
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -42,15 +44,7 @@ class AppState:
     limiter: RateLimiter
     gate: UploadGate
     scanner: Scanner | None
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    """Who is asking, as far as the request tells."""
-
-    ip: str | None
-    user_agent: str | None
-    session_id: str | None
+    uploads: Pipeline
 
 
 def get_state(request: Request) -> AppState:

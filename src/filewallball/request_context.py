@@ -7,6 +7,7 @@ import asyncio
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,3 +73,12 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is asking, as far as the request tells."""
+
+    ip: str | None
+    user_agent: str | None
+    session_id: str | None

@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 
 from filewallball.access.clamav import Scanner
 from filewallball.access.roles import Actor, Role
-from filewallball.deps import Client
 from filewallball.errors import (
     BadRequest,
     MalwareFound,
@@ -26,6 +25,7 @@ from filewallball.errors import (
 from filewallball.files.upload.landing import LandedBlob
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.files.upload.recording import Received
+from filewallball.request_context import Client
 from filewallball.storage import Storage
 from tests.conftest import EICAR, blob_keys, count_rows, partial_writes_left
 from tests.files.conftest import files_refused

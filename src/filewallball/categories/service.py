@@ -55,7 +55,7 @@ async def add_category(session: AsyncSession, request: CategoryRequest) -> Categ
     try:
         await session.flush()  # the session dependency commits, with the audit entry
     except IntegrityError:
-        await session.rollback()
+        # The transaction's owner rolls it back when the error leaves the request.
         raise Conflict(f"A category called {request.name!r} exists already.") from None
     return Category(
         name=request.name,

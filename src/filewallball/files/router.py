@@ -30,7 +30,6 @@ from filewallball.files.schemas import (
     VisibilityChange,
 )
 from filewallball.files.upload import multipart
-from filewallball.files.upload.pipeline import Pipeline
 from filewallball.tag_names import normalise_tags
 
 router = APIRouter(tags=["files"])
@@ -109,18 +108,10 @@ async def upload(
         settings.max_file_size if declared is None else declared,
         settings.max_file_size + multipart.MULTIPART_OVERHEAD,
     )
-    pipeline = Pipeline(
-        state.sessions,
-        state.storage,
-        max_file_size=settings.max_file_size,
-        idle_timeout=settings.upload_idle_timeout,
-        scanner=state.scanner,
-        scan_fail_open=settings.clamav_fail_open,
-    )
     bucket = actor.label if actor.key_id else client_bucket(normalise(client.ip))
     async with state.gate.admit(bucket, reserved):
         try:
-            async with pipeline.attempt(actor, client) as attempt:
+            async with state.uploads.attempt(actor, client) as attempt:
                 received = await multipart.receive(attempt, request)
         except MalwareFound as exc:
             await audit.separately("malware_found", outcome="denied", finding=exc.detail)

@@ -23,7 +23,6 @@ from filewallball.access.keys import hash_secret
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache, CacheUnavailable
 from filewallball.db import after_commit, transaction
-from filewallball.deps import Client
 from filewallball.errors import Forbidden, NotFound, ServiceUnavailable, UnsupportedMediaType
 from filewallball.files import repository
 from filewallball.files.download import (
@@ -36,6 +35,7 @@ from filewallball.files.download import (
 from filewallball.files.models import File, FileDownload
 from filewallball.files.naming import is_raster, is_textual
 from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
+from filewallball.request_context import Client
 from filewallball.storage import Storage
 
 log = structlog.get_logger(__name__)

@@ -17,7 +17,6 @@ from filewallball import metrics, rollup
 from filewallball.access.clamav import ScannerUnavailable
 from filewallball.access.roles import Actor
 from filewallball.db import transaction, utcnow
-from filewallball.deps import Client
 from filewallball.errors import (
     BadRequest,
     FileWallBallError,
@@ -30,6 +29,7 @@ from filewallball.errors import (
 from filewallball.files import repository
 from filewallball.files.models import FileUpload
 from filewallball.files.schemas import StoredFile
+from filewallball.request_context import Client
 from filewallball.storage import StorageError
 
 log = structlog.get_logger(__name__)

@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.access.clamav import Scanner
 from filewallball.access.roles import Actor
-from filewallball.deps import Client
 from filewallball.errors import RequestTimeout, ServiceUnavailable
 from filewallball.files.upload import accounting, policy, recording
 from filewallball.files.upload.accounting import Attempt
 from filewallball.files.upload.landing import LandedBlob, Landing
 from filewallball.files.upload.policy import Admission
 from filewallball.files.upload.recording import Received
+from filewallball.request_context import Client
 from filewallball.storage import Storage, StorageError
 
 log = structlog.get_logger(__name__)
