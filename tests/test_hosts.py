@@ -42,6 +42,34 @@ async def test_a_forged_host_is_a_400_problem(guarded: httpx.AsyncClient) -> Non
     assert (await guarded.get("/files")).json()["total"] == 0
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "files.example.org:@evil.example",
+        "files.example.org:99999",
+        "files.example.org:1/x",
+        "files.example.org:",
+        "files.example.org evil",
+        "[::1]@evil.example",
+    ],
+)
+async def test_an_allowed_name_with_anything_but_a_port_after_it_is_refused(
+    guarded: httpx.AsyncClient, host: str
+) -> None:
+    refused = await guarded.get("/files", headers={"Host": host})
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_fully_qualified_name_with_its_trailing_dot_is_the_same_host(
+    guarded: httpx.AsyncClient,
+) -> None:
+    assert (await guarded.get("/files", headers={"Host": "files.example.org."})).status_code == 200
+    assert (
+        await guarded.get("/files", headers={"Host": "FILES.example.org:80"})
+    ).status_code == 200
+
+
 async def test_links_use_the_allowed_host_the_request_named(guarded: httpx.AsyncClient) -> None:
     created = await guarded.post("/upload", files={"file": ("a.txt", b"x")})
     assert created.status_code == 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,6 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.exc import SQLAlchemyError
 
 from filewallball import __version__, health
 from filewallball.access import audit
@@ -143,10 +143,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.fwb = state
         _register_jobs(state)
-        try:
-            await sweep.schedule(sessions, settings.sweep_interval_seconds)
-        except SQLAlchemyError as exc:  # the database may come up after us; the next start sweeps
-            log.warning("sweep_not_scheduled", error=type(exc).__name__)
+        retrying: asyncio.Task[None] | None = None
+        if not await sweep.try_to_schedule(sessions, settings.sweep_interval_seconds):
+            # The database may come up after us: the sweeps are scheduled once it does.
+            retrying = asyncio.create_task(
+                sweep.schedule_when_possible(sessions, settings.sweep_interval_seconds)
+            )
         state.jobs.start()
         log.info(
             "started",
@@ -157,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if retrying is not None:
+                retrying.cancel()
             await state.jobs.stop()
             await state.cache.close()
             await state.limiter.close()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import (
@@ -20,6 +21,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from filewallball.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 # Deterministic constraint names, so migrations can drop what they created on both dialects.
 NAMING_CONVENTION = {
@@ -110,7 +113,12 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
             await session.rollback()
             raise
         for hook in session.info.pop(_AFTER_COMMIT, []):
-            await hook()
+            try:
+                await hook()
+            except Exception:
+                # The change is committed: the caller must hear that it succeeded, and the
+                # other hooks still run. What did not follow is logged.
+                log.exception("after_commit_failed", hook=getattr(hook, "__qualname__", "?"))
 
 
 def after_commit(session: AsyncSession, hook: AfterCommit) -> None:

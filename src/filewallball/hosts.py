@@ -3,6 +3,8 @@ are built from the Host header, so a forged one would put its address into every
 
 from __future__ import annotations
 
+import re
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -10,13 +12,27 @@ from filewallball.access.guard import PROBES
 from filewallball.errors import problem
 from filewallball.settings import ANY_HOST
 
+_NAME = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\]")
 
-def host_of(scope: Scope) -> str:
-    """The Host header without its port, in lower case (`[::1]:8000` → `[::1]`)."""
-    host = Headers(scope=scope).get("host", "").strip().lower()
-    if host.startswith("["):
-        return host.partition("]")[0] + "]"
-    return host.rpartition(":")[0] if ":" in host else host
+
+def host_of(scope: Scope) -> str | None:
+    """The Host header's name without its port, in lower case (`[::1]:8000` → `[::1]`); None
+    when it is not a host name with an optional numeric port (`a.org:@evil`, `a.org:99999`)."""
+    raw = Headers(scope=scope).get("host", "").strip().lower()
+    if raw.startswith("["):  # an IPv6 literal: `[::1]` or `[::1]:8000`
+        address, bracket, rest = raw.partition("]")
+        name = address + bracket
+        colon, port = rest[:1], rest[1:]
+        if rest and colon != ":":
+            return None
+    else:
+        name, colon, port = raw.partition(":")
+    if colon and not port:
+        return None
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    name = name.removesuffix(".")  # `files.example.org.` is the same name, fully qualified
+    return name if _NAME.fullmatch(name) else None
 
 
 def is_allowed(host: str, allowed: list[str]) -> bool:
@@ -43,7 +59,7 @@ class AllowedHostsMiddleware:
             scope["type"] != "http"
             or ANY_HOST in self.allowed
             or scope["path"] in PROBES
-            or is_allowed(host_of(scope), self.allowed)
+            or is_allowed(host_of(scope) or "", self.allowed)
         ):
             await self.app(scope, receive, send)
             return

@@ -3,6 +3,7 @@ endpoints. Its own module because the tags feature imports files, so files canno
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from filewallball.errors import BadRequest
@@ -12,11 +13,11 @@ MAX_TAG_LENGTH = 50
 
 
 def normalise_tags(names: Iterable[str]) -> list[str]:
-    """Tags as stored: whitespace trimmed and collapsed, case-folded, deduplicated, in order.
-    BadRequest when one is too long or there are more than MAX_TAGS."""
+    """Tags as stored: NFC like filenames, whitespace trimmed and collapsed, case-folded,
+    deduplicated, in order. BadRequest when one is too long or there are more than MAX_TAGS."""
     tags: list[str] = []
     for piece in names:
-        tag = " ".join(piece.split()).casefold()
+        tag = unicodedata.normalize("NFC", " ".join(piece.split()).casefold())
         if not tag:
             continue
         if len(tag) > MAX_TAG_LENGTH:

@@ -74,6 +74,18 @@ async def test_search_text_is_normalised_like_filenames(
     assert sorted(item["filename"] for item in composed.json()["items"]) == expected
 
 
+async def test_tags_are_normalised_like_filenames(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    await uploaded("a.txt", b"a", tags="cafe\u0301")  # e + combining acute
+    await uploaded("b.txt", b"b", tags="caf\u00e9")  # é as one character
+    for sent in ("caf\u00e9", "cafe\u0301"):
+        found = (await client.get("/files", params={"tag": sent})).json()
+        assert sorted(item["filename"] for item in found["items"]) == ["a.txt", "b.txt"]
+    tags = (await client.get("/tags")).json()
+    assert [entry["tag"] for entry in tags] == ["caf\u00e9"]
+
+
 async def test_deleted_files_never_appear(client: httpx.AsyncClient, uploaded: Uploader) -> None:
     kept = await uploaded("kept.txt", b"1")
     gone = await uploaded("gone.txt", b"2", tags="x")

@@ -200,6 +200,18 @@ async def test_stat_tells_size_and_commit_time(storage: Storage) -> None:
     assert before - CLOCK_SLACK <= info.modified <= after + CLOCK_SLACK
 
 
+async def test_a_blob_dates_from_its_commit_not_its_last_byte(storage: Storage) -> None:
+    # A scan or a slow row may come between the last byte and the commit: the sweep must see
+    # a blob as young as its commit.
+    writer = storage.writer("ab/cd/scanned")
+    await writer.write(b"waited for a verdict" * 10_000)  # past any write buffer
+    await asyncio.sleep(0.5)
+    committing = datetime.now(UTC)
+    await writer.commit()
+    # Far less slack than the wait: a file system's coarse clock lags by milliseconds.
+    assert (await storage.stat("ab/cd/scanned")).modified >= committing - timedelta(seconds=0.1)
+
+
 async def test_stat_of_a_missing_blob_raises_not_found(storage: Storage) -> None:
     with pytest.raises(BlobNotFound):
         await storage.stat("no/such/blob")

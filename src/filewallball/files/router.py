@@ -30,7 +30,7 @@ from filewallball.files.schemas import (
     VisibilityChange,
 )
 from filewallball.files.upload import multipart
-from filewallball.tag_names import normalise_tags
+from filewallball.tag_names import MAX_TAGS, normalise_tags
 
 router = APIRouter(tags=["files"])
 
@@ -266,7 +266,7 @@ async def list_files(
     category: Annotated[str | None, Query(max_length=50, examples=["image"])] = None,
     extension: Annotated[str | None, Query(max_length=20, examples=["pdf"])] = None,
     tag: Annotated[
-        list[str] | None, Query(max_length=20, description="Files with every tag given.")
+        list[str] | None, Query(max_length=MAX_TAGS, description="Files with every tag given.")
     ] = None,
     q: Annotated[
         str | None,

@@ -9,17 +9,19 @@ may belong to an upload still landing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball import metrics
 from filewallball.db import transaction, utcnow
-from filewallball.files import repository
+from filewallball.files import blob_keys, repository
 from filewallball.jobs import queue
 from filewallball.storage import BlobNotFound, Storage
 
@@ -34,12 +36,6 @@ class Swept:
     orphans: int
 
 
-def owner_of(key: str) -> str:
-    """The file key a stored blob belongs to. A file's own key has no dot; whatever is made
-    from it (thumbnails) is stored under `<key>.<suffix>`."""
-    return key.split(".", 1)[0]
-
-
 async def sweep(
     storage: Storage, sessions: async_sessionmaker[AsyncSession], stale_seconds: float
 ) -> Swept:
@@ -49,7 +45,8 @@ async def sweep(
     orphans = 0
     batch: list[str] = []
     async for blob in storage.list():
-        if blob.modified < cutoff:
+        # Only what uploads wrote: a shared folder may hold the database or an operator's files.
+        if blob.modified < cutoff and blob_keys.is_ours(blob.key):
             batch.append(blob.key)
         if len(batch) >= BATCH:
             orphans += await _remove_unreferenced(storage, sessions, batch, cutoff)
@@ -71,12 +68,12 @@ async def _remove_unreferenced(
     keys: list[str],
     cutoff: datetime,
 ) -> int:
-    owners = {owner_of(key) for key in keys}
+    owners = {blob_keys.owner_of(key) for key in keys}
     async with transaction(sessions) as session:
         referenced = await repository.referenced_keys(session, sorted(owners))
     removed = 0
     for key in keys:
-        if owner_of(key) in referenced:
+        if blob_keys.owner_of(key) in referenced:
             continue
         try:
             # Looked at again just before: a key written again since the listing is young.
@@ -91,12 +88,36 @@ async def _remove_unreferenced(
 
 
 async def schedule(sessions: async_sessionmaker[AsyncSession], interval: float) -> None:
-    """A sweep now (this start may follow a crash), and the next periodic one: one per
-    interval for the whole service, however many replicas schedule it."""
-    slot = int(utcnow().timestamp() // interval) + 1
+    """A sweep now (this start may follow a crash), and the next periodic one. Both are keyed:
+    replicas and workers starting in the same minute share one sweep, and each interval has
+    one, however many schedule it."""
+    now = utcnow()
+    slot = int(now.timestamp() // interval) + 1
     async with transaction(sessions) as session:
-        queue.enqueue(session, "sweep")
+        minute = int(now.timestamp() // 60)
+        await queue.schedule(session, "sweep", f"sweep:start:{minute}", now)
         await _schedule_slot(session, slot, interval)
+
+
+async def try_to_schedule(sessions: async_sessionmaker[AsyncSession], interval: float) -> bool:
+    """`schedule`; False, logged, when the database cannot be reached."""
+    try:
+        await schedule(sessions, interval)
+    except SQLAlchemyError as exc:
+        log.warning("sweep_not_scheduled", error=type(exc).__name__)
+        return False
+    return True
+
+
+async def schedule_when_possible(
+    sessions: async_sessionmaker[AsyncSession], interval: float
+) -> None:
+    """`schedule`, retried while the database cannot be reached: after 1 s, then twice as long
+    each time, up to a minute."""
+    retry_in = 1.0
+    while not await try_to_schedule(sessions, interval):
+        await asyncio.sleep(retry_in)
+        retry_in = min(retry_in * 2, 60.0)
 
 
 async def sweep_job(
@@ -107,11 +128,12 @@ async def sweep_job(
     stale_seconds: float,
     interval: float,
 ) -> None:
-    """The durable job: sweep, then make sure the next interval has its sweep."""
-    await sweep(storage, sessions, stale_seconds)
+    """The durable job: make sure the next interval has its sweep, then sweep. Scheduled first,
+    so that a sweep that fails (an unreadable folder, the database gone) never ends the chain."""
     slot = int(utcnow().timestamp() // interval) + 1
     async with transaction(sessions) as session:
         await _schedule_slot(session, slot, interval)
+    await sweep(storage, sessions, stale_seconds)
 
 
 async def _schedule_slot(session: AsyncSession, slot: int, interval: float) -> None:

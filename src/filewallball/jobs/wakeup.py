@@ -90,11 +90,11 @@ class RedisWakeup:
             try:
                 # A Redis restarted without its data has no group: NOGROUP until re-created.
                 await self._ensure_group()
-                self._breaker.succeeded()  # Redis answers again: so may `notify`
                 block = min(remaining, self.BLOCK_SECONDS)
                 replies: Any = await self._reader.xreadgroup(
                     GROUP, self._consumer, {STREAM: ">"}, count=1, block=max(1, int(block * 1000))
                 )
+                self._breaker.succeeded()  # Redis answered: so may `notify`
                 woken = [message_id for _, messages in replies or [] for message_id, _ in messages]
                 if woken:
                     # The database claim is what counts; the message has done its work, even

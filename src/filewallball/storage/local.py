@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import IO
 
 import anyio.to_thread
+import structlog
 
 from filewallball.storage.base import BlobInfo, BlobNotFound, StorageError
+
+log = structlog.get_logger(__name__)
 
 READ_CHUNK = 512 * 1024
 LIST_BATCH = 256  # entries fetched per trip to a worker thread while listing
@@ -133,6 +136,10 @@ class LocalStorage:
             scan = os.scandir(folder)
         except (FileNotFoundError, NotADirectoryError):
             return
+        except PermissionError:
+            # Not ours (a volume's lost+found): skipped, so one folder never stops a listing.
+            log.warning("storage_folder_unreadable", folder=str(folder))
+            return
         with scan:
             for entry in scan:
                 try:
@@ -173,7 +180,10 @@ class LocalStorage:
             for entry, st in self._files(self.root):
                 name = entry.name
                 if name.startswith(".") and name.endswith(PART_SUFFIX) and st.st_mtime < cutoff:
-                    Path(entry.path).unlink(missing_ok=True)
+                    try:
+                        Path(entry.path).unlink()
+                    except FileNotFoundError:
+                        continue  # another replica's sweep was first: counted there
                     removed += 1
             return removed
 
@@ -217,6 +227,9 @@ class LocalBlobWriter:
         if self._handle is None:
             self._handle = self._open()
         self._handle.flush()
+        # The blob's time is its commit, not its last byte: a scan or a slow row between the
+        # two must not make a fresh blob look stale to the sweep.
+        os.utime(self._handle.fileno())
         os.fsync(self._handle.fileno())
         self._handle.close()
         try:

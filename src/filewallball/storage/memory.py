@@ -20,7 +20,7 @@ class _Blob:
 
 @dataclass(eq=False, slots=True)
 class _Incomplete:
-    begun: datetime
+    last_write: datetime
     chunks: list[bytes] = field(default_factory=list)
 
 
@@ -76,7 +76,7 @@ class MemoryStorage:
                 yield BlobInfo(key, len(blob.data), blob.modified)
 
     async def remove_incomplete(self, older_than: datetime) -> int:
-        old = {write for write in self._incomplete if write.begun < older_than}
+        old = {write for write in self._incomplete if write.last_write < older_than}
         self._incomplete -= old
         return len(old)
 
@@ -105,7 +105,9 @@ class MemoryBlobWriter:
         return self._write
 
     async def write(self, data: bytes) -> None:
-        self._started().chunks.append(bytes(data))
+        write = self._started()
+        write.chunks.append(bytes(data))
+        write.last_write = datetime.now(UTC)  # still being written: not abandoned
 
     async def commit(self) -> None:
         write = self._started()

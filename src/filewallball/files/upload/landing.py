@@ -17,6 +17,7 @@ import structlog
 
 from filewallball.access.clamav import Scanner, ScannerUnavailable, ScanStream
 from filewallball.errors import PayloadTooLarge
+from filewallball.files import blob_keys
 from filewallball.files.naming import SNIFF_BYTES, resolve_mime_type
 from filewallball.files.upload.policy import Admission, too_large
 from filewallball.storage import BlobWriter, Storage, StorageError
@@ -54,7 +55,7 @@ class Landing:
         UnsupportedMediaType when the content contradicts the extension, MalwareFound on the
         scanner's verdict; in each case nothing becomes visible."""
         file_id = str(uuid.uuid4())
-        key = f"{file_id[:2]}/{file_id[2:4]}/{file_id.replace('-', '')}"
+        key = blob_keys.key_for(file_id)
         writer = self._writer = self._storage.writer(key)
         scan = await self._open_scan()
         digest = hashlib.sha256()
