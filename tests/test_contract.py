@@ -78,6 +78,5 @@ def test_generated_requests_keep_the_openapi_contract(
             cwd=tmp_path,
         )
     finally:
-        server.process.terminate()
-        server.process.wait(timeout=20)
+        server.stop()
     assert run.returncode == 0, run.stdout[-6000:]

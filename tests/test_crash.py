@@ -97,5 +97,4 @@ def test_kill_9_mid_upload_then_restart_leaves_no_temporary_and_no_orphan(
             assert download.status_code == 200
             assert hashlib.sha256(download.content).hexdigest() == sha256
     finally:
-        restarted.process.terminate()
-        restarted.process.wait(timeout=20)
+        restarted.stop()

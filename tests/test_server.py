@@ -45,6 +45,21 @@ class LiveServer:
     settings: Settings  # where its data lives, to look at it through the same seams
     log: Path  # the server's stdout and stderr
 
+    def stop(self) -> None:
+        """SIGTERM, as Kubernetes stops a pod; a server that does not stop in time is killed,
+        with its workers, so that it cannot disturb the tests after this one, and fails."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            root = psutil.Process(self.process.pid)
+            for process in [*root.children(recursive=True), root]:
+                process.kill()
+            self.process.wait(timeout=10)
+            raise AssertionError(
+                f"the server did not stop within 30 s of SIGTERM:\n{self.log}"
+            ) from None
+
     def rss(self) -> int:
         """Resident memory of the server and its worker processes."""
         root = psutil.Process(self.process.pid)
@@ -112,8 +127,7 @@ def start_server(
 def server(clean_backend: Backend, storage_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
     live = start_server(clean_backend, storage_dir, tmp_path, FWB_MAX_FILE_SIZE=str(512 * MiB))
     yield live
-    live.process.terminate()
-    live.process.wait(timeout=20)
+    live.stop()
 
 
 def _wait_for(condition, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
@@ -203,8 +217,7 @@ def test_50_concurrent_uploads_are_all_intact(
         assert count_rows(database, "files") == 50
         assert len(on_storage(live.settings, blob_keys)) == 50
     finally:
-        live.process.terminate()
-        live.process.wait(timeout=20)
+        live.stop()
 
 
 def _answers_by_worker(log: Path, request_ids: str) -> dict[int, list[int]]:
@@ -244,8 +257,7 @@ def test_delete_answers_404_at_once_on_every_worker(
             deleted = http.delete(info, headers={"X-Delete-Token": created["delete_token"]})
             after = ask_every_worker(http, info, "after-")
     finally:
-        live.process.terminate()
-        live.process.wait(timeout=20)
+        live.stop()
     assert deleted.status_code == 204
     assert set(before) == {200}
     assert set(after) == {404}
@@ -273,8 +285,7 @@ def test_every_line_a_server_writes_is_json_and_requests_carry_their_id(
         httpx.get(f"{live.url}/files", headers={"X-Request-ID": "trace-listing"})
         httpx.get(f"{live.url}/files/not-a-file", headers={"X-Request-ID": "trace-missing"})
     finally:
-        live.process.terminate()
-        live.process.wait(timeout=20)
+        live.stop()
     lines = [line for line in live.log.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # fails on any line that is not JSON
     server_logger = "_granian" if server == "granian" else "uvicorn.error"
@@ -294,8 +305,7 @@ def logged_server(
         clean_backend, storage_dir, tmp_path, FWB_LOG_LEVEL="info", FWB_LOG_JSON="true"
     )
     yield live
-    live.process.terminate()
-    live.process.wait(timeout=20)
+    live.stop()
 
 
 def log_records(live: LiveServer) -> list[dict[str, Any]]:
@@ -424,8 +434,7 @@ def test_metrics_add_up_across_worker_processes(
                 )
             exposition = http.get("/metrics").text
     finally:
-        live.process.terminate()
-        live.process.wait(timeout=20)
+        live.stop()
     assert sample(exposition, "filewallball_uploads_total", outcome="success") == 20
     check = subprocess.run(
         ["promtool", "check", "metrics"],
@@ -475,8 +484,7 @@ def test_uploads_in_flight_do_not_hold_database_connections(
     finally:
         for sock in sockets:
             sock.close()
-        server.process.terminate()
-        server.process.wait(timeout=20)
+        server.stop()
 
 
 def test_a_thumbnail_survives_its_worker_being_killed(
@@ -525,5 +533,4 @@ def test_a_thumbnail_survives_its_worker_being_killed(
         assert thumb.status_code == 200
         assert thumb.headers["content-type"] == "image/webp"
     finally:
-        second.process.terminate()
-        second.process.wait(timeout=20)
+        second.stop()

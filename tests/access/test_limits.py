@@ -329,6 +329,5 @@ def test_two_replicas_share_one_limit_through_redis(
         ]
     finally:
         for server in (one, two):
-            server.process.terminate()
-            server.process.wait(timeout=20)
+            server.stop()
     assert statuses == [201, 201, 201, 201, 429, 429]

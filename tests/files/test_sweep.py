@@ -147,12 +147,28 @@ async def test_every_start_sweeps_and_the_periodic_sweep_is_scheduled_once_per_i
         kinds = connection.execute(
             text("SELECT unique_key FROM jobs WHERE kind = 'sweep' AND state = 'pending'")
         ).all()
-    keys = [key for (key,) in kinds]
-    starting = [key for key in keys if key.startswith("sweep:start:")]
-    # Starts in the same minute share one sweep (two if the minute turned meanwhile) ...
-    assert 1 <= len(starting) <= 2
-    # ... and the next interval has its one periodic sweep.
-    assert len(keys) - len(starting) == 1
+    keys = sorted(key for (key,) in kinds)
+    # Starts share the sweep that waits to run, and the next interval has its one sweep.
+    assert len(keys) == 2
+    assert keys[1] == "sweep:start"
+    assert keys[0].startswith("sweep:3600:")
+
+
+async def test_a_start_after_the_start_sweep_ran_gets_a_sweep_of_its_own(
+    settings: Settings, database: Engine
+) -> None:
+    quiet = settings.model_copy(update={"job_concurrency": 0})
+    first = create_app(quiet)
+    async with first.router.lifespan_context(first):
+        await first.state.fwb.jobs.run_until_idle()  # the start's sweep runs
+    restarted = create_app(quiet)  # as after a crash, within the same minute
+    async with restarted.router.lifespan_context(restarted):
+        pass
+    with database.connect() as connection:
+        waiting = connection.execute(
+            text("SELECT COUNT(*) FROM jobs WHERE unique_key = 'sweep:start' AND state = 'pending'")
+        ).scalar_one()
+    assert waiting == 1
 
 
 async def test_the_periodic_sweep_runs_as_a_job_and_schedules_the_next(

@@ -28,6 +28,7 @@ from filewallball.storage import BlobNotFound, Storage
 log = structlog.get_logger(__name__)
 
 BATCH = 500  # keys checked against the database in one query
+START_KEY = "sweep:start"  # held by the start's sweep until it runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +90,12 @@ async def _remove_unreferenced(
 
 async def schedule(sessions: async_sessionmaker[AsyncSession], interval: float) -> None:
     """A sweep now (this start may follow a crash), and the next periodic one. Both are keyed:
-    replicas and workers starting in the same minute share one sweep, and each interval has
-    one, however many schedule it."""
+    replicas and workers starting while a start's sweep waits share it, and each interval has
+    one sweep, however many schedule it."""
     now = utcnow()
     slot = int(now.timestamp() // interval) + 1
     async with transaction(sessions) as session:
-        minute = int(now.timestamp() // 60)
-        await queue.schedule(session, "sweep", f"sweep:start:{minute}", now)
+        await queue.schedule(session, "sweep", START_KEY, now, start=True)
         await _schedule_slot(session, slot, interval)
 
 
@@ -132,6 +132,9 @@ async def sweep_job(
     so that a sweep that fails (an unreadable folder, the database gone) never ends the chain."""
     slot = int(utcnow().timestamp() // interval) + 1
     async with transaction(sessions) as session:
+        if payload.get("start"):
+            # Under way: a start from now on (after a crash, say) needs a sweep of its own.
+            await queue.release(session, START_KEY)
         await _schedule_slot(session, slot, interval)
     await sweep(storage, sessions, stale_seconds)
 

@@ -26,9 +26,9 @@ def enqueue(session: AsyncSession, kind: str, **payload: Any) -> Job:
 
 async def schedule(
     session: AsyncSession, kind: str, unique_key: str, run_after: datetime, **payload: Any
-) -> bool:
-    """Add a job unless one with `unique_key` exists already; False if it did. Any number of
-    replicas may schedule the same work at once: the database keeps one."""
+) -> None:
+    """Add a job unless one holds `unique_key` already. Any number of replicas may schedule
+    the same work at once: the database keeps one."""
     values = {
         "kind": kind,
         "unique_key": unique_key,
@@ -39,10 +39,19 @@ async def schedule(
         "created_at": utcnow(),
     }
     if session.get_bind().dialect.name == "sqlite":
-        added = await session.execute(sqlite.insert(Job).values(values).on_conflict_do_nothing())
+        await session.execute(sqlite.insert(Job).values(values).on_conflict_do_nothing())
     else:
-        added = await session.execute(mysql.insert(Job).prefix_with("IGNORE").values(values))
-    return bool(added.rowcount)  # type: ignore[attr-defined]
+        # A no-op update rather than INSERT IGNORE, which would also hide other errors and
+        # log a warning for every duplicate.
+        on_mariadb = mysql.insert(Job).values(values)
+        await session.execute(
+            on_mariadb.on_duplicate_key_update(unique_key=on_mariadb.inserted.unique_key)
+        )
+
+
+async def release(session: AsyncSession, unique_key: str) -> None:
+    """Free `unique_key` for the next `schedule`: the job that held it has begun."""
+    await session.execute(update(Job).where(Job.unique_key == unique_key).values(unique_key=None))
 
 
 async def claim(
