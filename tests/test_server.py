@@ -15,13 +15,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from filewallball.settings import Settings
 from tests.conftest import (
@@ -393,26 +394,168 @@ def test_a_malformed_or_truncated_body_is_a_400_problem(
     assert not [r for r in log_records(logged_server) if r["level"] == "error"]
 
 
-def test_cut_off_download_records_the_bytes_really_sent(
-    server: LiveServer, database: Engine
-) -> None:
-    size = 64 * MiB
-    created = httpx.post(
-        f"{server.url}/upload", files={"file": ("big.bin", b"\x01" * size)}, timeout=60
-    ).json()
-    with httpx.stream("GET", created["download_url"]) as response:
-        received = 0
-        for chunk in response.iter_raw():
-            received += len(chunk)
-            if received >= 2 * MiB:
-                break
-    assert _wait_for(lambda: count_rows(database, "file_downloads") == 1)
-    with database.connect() as connection:
-        from sqlalchemy import text
+def patterned(size: int) -> bytes:
+    """`size` bytes where every 4 KiB block differs, so a block sent twice or skipped shows."""
+    return b"".join((i.to_bytes(8, "big") * 512) for i in range(size // 4096)) + b"\xab" * (
+        size % 4096
+    )
 
-        sent, completed = connection.execute(
-            text("SELECT bytes_downloaded, completed FROM file_downloads")
-        ).one()
+
+def upload_big(live: LiveServer, content: bytes) -> dict[str, Any]:
+    created = httpx.post(f"{live.url}/upload", files={"file": ("big.bin", content)}, timeout=120)
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+def how_sent(live: LiveServer, request_id: str) -> dict[str, Any]:
+    """The server's own line on how it sent the body of one request."""
+    found: dict[str, Any] = {}
+
+    def logged() -> bool:
+        nonlocal found
+        *lines, _unfinished = live.log.read_text().split("\n")  # the last may be half written
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        found = next(
+            (
+                r
+                for r in records
+                if r["event"] == "download_sent" and r.get("request_id") == request_id
+            ),
+            {},
+        )
+        return bool(found)
+
+    assert _wait_for(logged), f"no download_sent line for {request_id}"
+    return found
+
+
+def downloads_logged(database: Engine) -> list[tuple[int, int, int]]:
+    with database.connect() as connection:
+        rows = connection.execute(
+            text("SELECT status_code, bytes_downloaded, completed FROM file_downloads")
+        ).all()
+    return [(int(status), int(sent), int(completed)) for status, sent, completed in rows]
+
+
+def test_a_whole_download_is_handed_to_granian_and_arrives_byte_exact(
+    logged_server: LiveServer, database: Engine
+) -> None:
+    content = patterned(64 * MiB)
+    created = upload_big(logged_server, content)
+    received = hashlib.sha256()
+    with httpx.stream(
+        "GET", created["download_url"], headers={"X-Request-ID": "whole"}, timeout=120
+    ) as response:
+        for chunk in response.iter_bytes():
+            received.update(chunk)
+    assert response.status_code == 200
+    assert received.hexdigest() == hashlib.sha256(content).hexdigest()
+    headers = response.headers
+    assert headers["content-length"] == str(64 * MiB)
+    assert headers["etag"] == f'"{created["sha256"]}"'
+    assert parsedate_to_datetime(headers["last-modified"]) is not None
+    assert headers["content-disposition"].startswith('attachment; filename="big.bin"')
+    assert headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["accept-ranges"] == "bytes"
+    assert headers["x-request-id"] == "whole"
+    # The server sent the file itself: the app never read its bytes.
+    sent = how_sent(logged_server, "whole")
+    assert (sent["mode"], sent["bytes"], sent["complete"]) == ("pathsend", 64 * MiB, True)
+    assert _wait_for(lambda: downloads_logged(database) == [(200, 64 * MiB, 1)])
+
+    # Validators and HEAD answer as before, with no body to hand over.
+    again = httpx.get(created["download_url"], headers={"If-None-Match": headers["etag"]})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", headers["etag"])
+    head = httpx.head(created["download_url"])
+    assert (head.status_code, head.headers["content-length"]) == (200, str(64 * MiB))
+    assert head.headers["content-disposition"] == headers["content-disposition"]
+
+
+def test_a_single_range_from_granian_is_exact_and_streams(
+    logged_server: LiveServer, database: Engine
+) -> None:
+    content = patterned(64 * MiB)
+    created = upload_big(logged_server, content)
+    first, last = 3 * MiB + 17, 40 * MiB - 5
+    response = httpx.get(
+        created["download_url"],
+        headers={"Range": f"bytes={first}-{last}", "X-Request-ID": "range"},
+        timeout=120,
+    )
+    assert response.status_code == 206
+    assert response.headers["content-range"] == f"bytes {first}-{last}/{64 * MiB}"
+    assert response.content == content[first : last + 1]
+    assert response.headers["etag"] == f'"{created["sha256"]}"'
+    assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    # pathsend sends whole files only: a range goes through the app, counted as it leaves.
+    assert how_sent(logged_server, "range")["mode"] == "stream"
+    assert _wait_for(lambda: downloads_logged(database) == [(206, last - first + 1, 1)])
+
+    past = httpx.get(created["download_url"], headers={"Range": f"bytes={64 * MiB}-"})
+    assert past.status_code == 416
+    assert past.headers["content-range"] == f"bytes */{64 * MiB}"
+
+
+def test_on_uvicorn_a_whole_download_streams_through_the_app(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path, database: Engine
+) -> None:
+    live = start_server(
+        clean_backend,
+        storage_dir,
+        tmp_path,
+        server="uvicorn",
+        FWB_LOG_LEVEL="info",
+        FWB_LOG_JSON="true",
+        FWB_MAX_FILE_SIZE=str(128 * MiB),
+    )
+    try:
+        content = patterned(64 * MiB)
+        created = upload_big(live, content)
+        response = httpx.get(
+            created["download_url"], headers={"X-Request-ID": "fallback"}, timeout=120
+        )
+        assert response.status_code == 200
+        assert response.content == content
+        assert response.headers["etag"] == f'"{created["sha256"]}"'
+        assert how_sent(live, "fallback")["mode"] == "stream"
+        assert _wait_for(lambda: downloads_logged(database) == [(200, 64 * MiB, 1)])
+    finally:
+        live.process.terminate()
+        live.process.wait(timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("server", "headers"),
+    [
+        pytest.param("uvicorn", {}, id="whole-file-on-uvicorn"),
+        pytest.param("granian", {"Range": "bytes=0-"}, id="range-on-granian"),
+    ],
+)
+def test_cut_off_download_records_the_bytes_really_sent(
+    clean_backend: Backend,
+    storage_dir: Path,
+    tmp_path: Path,
+    database: Engine,
+    server: str,
+    headers: dict[str, str],
+) -> None:
+    # Where the body streams through the app; a file handed to the server is not watched.
+    live = start_server(clean_backend, storage_dir, tmp_path, server=server)
+    try:
+        size = 64 * MiB
+        created = upload_big(live, b"\x01" * size)
+        with httpx.stream("GET", created["download_url"], headers=headers) as response:
+            received = 0
+            for chunk in response.iter_raw():
+                received += len(chunk)
+                if received >= 2 * MiB:
+                    break
+        assert _wait_for(lambda: count_rows(database, "file_downloads") == 1)
+    finally:
+        live.process.terminate()
+        live.process.wait(timeout=20)
+    [(_status, sent, completed)] = downloads_logged(database)
     assert completed == 0
     assert 2 * MiB <= sent < size
 

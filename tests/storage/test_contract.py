@@ -245,6 +245,38 @@ async def test_exists_only_for_committed_blobs(storage: Storage) -> None:
     assert not await storage.exists("ab/cd")  # a prefix of a key is not a blob
 
 
+# A file the server may send by itself
+
+
+async def test_a_file_offered_to_the_server_holds_exactly_the_committed_blob(
+    storage: Storage,
+) -> None:
+    await put(storage, "ab/cd/blob", b"old")
+    await put(storage, "ab/cd/blob", b"the new bytes")
+    path = storage.local_path("ab/cd/blob")
+    if path is not None:  # a backend without files gives None, and downloads stream instead
+        assert path.read_bytes() == b"the new bytes"
+
+
+async def test_no_file_is_offered_for_a_write_in_progress_or_a_deleted_blob(
+    storage: Storage,
+) -> None:
+    writer = storage.writer("ab/cd/blob")
+    await writer.write(b"not yet")
+    path = storage.local_path("ab/cd/blob")
+    assert path is None or not path.exists()
+    await writer.commit()
+    await storage.delete("ab/cd/blob")
+    path = storage.local_path("ab/cd/blob")
+    assert path is None or not path.exists()
+
+
+async def test_only_a_backend_that_keeps_files_offers_one(storage: Storage) -> None:
+    await put(storage, "ab/cd/blob", b"bytes")
+    offered = storage.local_path("ab/cd/blob") is not None
+    assert offered == (storage.name == "local")
+
+
 # Listing
 
 

@@ -78,6 +78,8 @@ async def test_keys_cannot_leave_the_root_or_use_reserved_names(
         storage.writer(key)
     with pytest.raises(StorageError):
         await storage.exists(key)
+    with pytest.raises(StorageError):
+        storage.local_path(key)  # nor handed to the server to send
 
 
 async def test_a_prefix_cannot_leave_the_root(storage: LocalStorage) -> None:
@@ -92,6 +94,8 @@ async def test_a_symlink_out_of_the_root_is_refused(storage: LocalStorage, tmp_p
     (storage.root / "link").symlink_to(outside)
     with pytest.raises(StorageError):
         storage.writer("link/blob")
+    with pytest.raises(StorageError):
+        storage.local_path("link/secret")
     assert [info async for info in storage.list()] == []  # nor listed through the link
 
 

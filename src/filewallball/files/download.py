@@ -1,5 +1,6 @@
-"""HTTP semantics of a download: validators, one byte range, and a streamed body whose
-bytes are counted as they really leave, so a cut-off download records what was sent."""
+"""HTTP semantics of a download: validators, one byte range, and a body that the server sends
+from the blob's file by itself when it can, or that streams through here, its bytes counted as
+they really leave, so a cut-off download records what was sent."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import anyio
+import structlog
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -21,6 +24,9 @@ from filewallball.errors import RangeNotSatisfiable
 _SINGLE_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")  # 18 digits: past any file size
 _UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\;%]')
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
+# The ASGI extension through which the server sends a file by itself (granian offers it).
+PATHSEND = "http.response.pathsend"
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +130,19 @@ def content_disposition(filename: str, kind: str = "attachment") -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
-# Called once the body is done or cut off: bytes really sent, whether all were, elapsed ms.
+# Called once the body is done or cut off: bytes sent (or handed to the server), whether
+# all were, elapsed ms.
 OnFinish = Callable[[int, bool, int], Awaitable[None]]
 
 
 class CountedStreamResponse(Response):
-    """Streams a blob and reports how many bytes went out, even when the client leaves."""
+    """Sends a blob and reports how the download ended.
+
+    Given `file` (a file holding exactly the body) and a server offering pathsend, the server
+    sends the file itself and no byte passes through Python; the app then only knows that it
+    handed the file over, and reports the whole body as sent. Otherwise the body streams
+    through here and every chunk is counted as it leaves, even when the client goes away.
+    """
 
     def __init__(
         self,
@@ -138,15 +151,18 @@ class CountedStreamResponse(Response):
         status_code: int,
         headers: Mapping[str, str],
         on_finish: OnFinish,
+        file: Path | None = None,
     ) -> None:
         super().__init__(status_code=status_code, headers=headers)
         self._body = body
         self._on_finish = on_finish
+        self._file = file
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         sent = 0
         complete = False
+        mode = "stream"
         try:
             await send(
                 {
@@ -158,6 +174,12 @@ class CountedStreamResponse(Response):
             if self._body is None:
                 await send({"type": "http.response.body", "body": b""})
                 complete = True
+                return
+            if self._file is not None and PATHSEND in scope.get("extensions", {}):
+                mode = "pathsend"
+                await send({"type": PATHSEND, "path": str(self._file)})
+                # Handed over: the server sends it from here on, out of our sight.
+                sent, complete = int(self.headers["content-length"]), True
                 return
             async with anyio.create_task_group() as group:
 
@@ -181,4 +203,6 @@ class CountedStreamResponse(Response):
                 await self._body.aclose()
             with anyio.CancelScope(shield=True):
                 elapsed_ms = round((time.perf_counter() - started) * 1000)
+                if self._body is not None:
+                    log.info("download_sent", mode=mode, bytes=sent, complete=complete)
                 await self._on_finish(sent, complete, elapsed_ms)

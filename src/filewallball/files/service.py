@@ -346,6 +346,10 @@ async def download(
         if method == "GET" and plan.status != 304
         else None
     )
+    # Only a whole blob can be handed to the server to send: pathsend takes no byte range.
+    file = (
+        storage.local_path(stored.storage_key) if body is not None and plan.status == 200 else None
+    )
 
     async def record(sent: int, complete: bool, elapsed_ms: int) -> None:
         outcome = {200: "complete", 206: "partial", 304: "not_modified"}[plan.status]
@@ -374,7 +378,7 @@ async def download(
             )
 
     return CountedStreamResponse(
-        body, status_code=plan.status, headers=response_headers, on_finish=record
+        body, status_code=plan.status, headers=response_headers, on_finish=record, file=file
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 
@@ -62,6 +63,11 @@ class Storage(Protocol):
     ) -> AsyncGenerator[bytes, None]:
         """Stream `length` bytes (all that remain when None) from `start`; BlobNotFound if
         missing. A range past the end is cut at the end."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A file holding exactly the blob committed under `key`, which the web server may
+        send by itself without the bytes passing through the app; None when this backend keeps
+        no such file. No I/O: whether a blob is there is `exists`'s question."""
 
     async def stat(self, key: str) -> BlobInfo:
         """The committed blob's size and time; BlobNotFound if missing."""

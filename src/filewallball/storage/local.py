@@ -84,6 +84,11 @@ class LocalStorage:
             raise StorageError("blob key points outside the storage root")
         return path
 
+    def local_path(self, key: str) -> Path:
+        # Safe to hand over by name: a commit renames a whole new file into place, so whoever
+        # opens this path reads one committed blob from start to end, never a mix.
+        return self.path_of(key)
+
     def _key_of(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from filewallball.storage.base import BlobInfo, BlobNotFound, StorageError
 
@@ -57,6 +58,9 @@ class MemoryStorage:
         end = len(data) if length is None else min(len(data), start + length)
         for offset in range(start, end, READ_CHUNK):
             yield bytes(data[offset : min(offset + READ_CHUNK, end)])
+
+    def local_path(self, key: str) -> Path | None:
+        return None  # the bytes live in this process only: no server can send them by itself
 
     async def stat(self, key: str) -> BlobInfo:
         blob = self._blob(key)
