@@ -521,8 +521,7 @@ def test_on_uvicorn_a_whole_download_streams_through_the_app(
         assert how_sent(live, "fallback")["mode"] == "stream"
         assert _wait_for(lambda: downloads_logged(database) == [(200, 64 * MiB, 1)])
     finally:
-        live.process.terminate()
-        live.process.wait(timeout=20)
+        live.stop()
 
 
 @pytest.mark.parametrize(
@@ -553,8 +552,7 @@ def test_cut_off_download_records_the_bytes_really_sent(
                     break
         assert _wait_for(lambda: count_rows(database, "file_downloads") == 1)
     finally:
-        live.process.terminate()
-        live.process.wait(timeout=20)
+        live.stop()
     [(_status, sent, completed)] = downloads_logged(database)
     assert completed == 0
     assert 2 * MiB <= sent < size
