@@ -108,9 +108,9 @@ def environment() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
         "granian": granian.__version__,
-        "nginx": version(["nginx", "-v"]),
-        "wrk": version(["wrk", "-v"]),
-        "curl": version(["curl", "--version"]),
+        "nginx": version(["nginx", "-v"]).split()[-1],
+        "wrk": " ".join(version(["wrk", "-v"]).split()[:2]),
+        "curl": " ".join(version(["curl", "--version"]).split()[:2]),
         "cores": os.cpu_count(),
         "cpu": cpu,
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
