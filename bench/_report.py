@@ -130,8 +130,8 @@ def save(rows: list[Row], about: dict[str, Any]) -> Path:
         "rows": [{**asdict(row), "ratios": row.ratios, "met": row.met} for row in rows],
     }
     base.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    facts = ", ".join(f"{key} {value}" for key, value in about.items())
-    base.with_suffix(".md").write_text(
-        f"# Benchmark suite, {stamp} UTC\n\n{facts}\n\n{table(rows)}\n"
-    )
+    facts = "\n".join(f"- {key}: {value}" for key, value in about.items())
+    shared = "The load averages show how busy the machine was with other work meanwhile."
+    text = f"# Benchmark suite, {stamp} UTC\n\n{facts}\n\n{shared}\n\n{table(rows)}\n"
+    base.with_suffix(".md").write_text(text)
     return base.with_suffix(".md")

@@ -19,18 +19,23 @@ class PeakRss:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self.peak_mib = 0.0
+        self.idle_mib = 0.0  # before any scenario
+
+    def _total_mib(self) -> float:
+        total = 0
+        for process in [self._root, *self._root.children(recursive=True)]:
+            total += process.memory_info().rss
+        return total / MiB
 
     def _sample(self) -> None:
         while not self._stop.wait(self._every):
-            total = 0
             try:
-                for process in [self._root, *self._root.children(recursive=True)]:
-                    total += process.memory_info().rss
+                self.peak_mib = max(self.peak_mib, self._total_mib())
             except psutil.NoSuchProcess:
                 continue  # a child came or went mid-sample; the next sample counts it
-            self.peak_mib = max(self.peak_mib, total / MiB)
 
     def __enter__(self) -> PeakRss:
+        self.idle_mib = self.peak_mib = self._total_mib()
         self._thread.start()
         return self
 

@@ -149,7 +149,8 @@ def main() -> None:
                     rows += request_rates(ours, reference.url, backend, args)
                 if can_transfer:
                     rows += transfers(ours, web, source, backend, max(args.rounds, TRANSFER_ROUNDS))
-            peak = Row(backend, "peak RSS, all of the above", "MiB", "budget", 1.0, at_least=False)
+            label = f"peak RSS, all of the above ({memory.idle_mib:.0f} MiB idle)"
+            peak = Row(backend, label, "MiB", "budget", 1.0, at_least=False)
             peak.ours, peak.theirs = [memory.peak_mib], [200.0]
             rows.append(peak)
     about["load_after"] = [round(load, 2) for load in os.getloadavg()]
