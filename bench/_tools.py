@@ -55,7 +55,7 @@ class Rate:
 
     requests_per_second: float
     p99_ms: float
-    failures: int  # non-2xx/3xx answers and socket errors: any makes the run suspect
+    failures: int  # non-2xx/3xx answers, socket errors, silence: any makes the run suspect
 
 
 def wrk(url: str, seconds: int, threads: int = 2, connections: int = 64) -> Rate:
@@ -69,7 +69,12 @@ def wrk(url: str, seconds: int, threads: int = 2, connections: int = 64) -> Rate
     errors = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     failures = int(non_2xx.group(1)) if non_2xx else 0
     failures += sum(int(count) for count in errors.groups()) if errors else 0
-    return Rate(float(rate.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)], failures)
+    p99_ms = float(p99.group(1)) * _UNITS[p99.group(2)]
+    if re.search(r"^\s+0 requests in", output, re.MULTILINE):
+        # wrk counts a timeout only when the late answer arrives: a server that answered
+        # nothing during the run shows no errors, so every connection counts as failed.
+        failures, p99_ms = failures + connections, seconds * 1000.0
+    return Rate(float(rate.group(1)), p99_ms, failures)
 
 
 def _curl(*args: str) -> tuple[str, float]:
