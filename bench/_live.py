@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 BENCH = Path(__file__).parent
 # The rate limiter stays on, with limits out of reach of a benchmark's own clients
@@ -47,6 +48,19 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 3
             time.sleep(0.1)
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL to the whole tree: a server stuck in its shutdown (seen after a
+    starved database pool) must not outlive the benchmark."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        for child in psutil.Process(process.pid).children(recursive=True):
+            child.kill()
+        process.kill()
+        process.wait()
+
+
 @dataclass(frozen=True)
 class Live:
     url: str
@@ -70,8 +84,7 @@ def running(command: list[str], env: dict[str, str], cwd: Path, log: Path | None
         wait_until_up(f"{url}/health/live", process)
         yield Live(url, process.pid)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
         if log:
             output.close()  # type: ignore[union-attr]
 

@@ -9,12 +9,11 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from _live import free_port, wait_until_up
+from _live import free_port, stop, wait_until_up
 
 # The Debian package that brings each program
 PACKAGES = {"wrk": "wrk", "curl": "curl", "nginx": "nginx-extras"}
@@ -156,9 +155,7 @@ def nginx(files: list[Path]) -> Iterator[str]:
             wait_until_up(f"{url}/", process)
             yield url
         finally:
-            process.terminate()
-            process.wait(timeout=30)
-            time.sleep(0.1)
+            stop(process)
 
 
 def _nginx_binary() -> str:
