@@ -35,6 +35,7 @@ typecheck: sync ## mypy --strict
 migrate: sync ## Bring the database (FWB_DATABASE_URL) to the latest schema
 	$(UV) run filewallball migrate
 
-bench: sync ## Benchmarks: ratios against references measured in the same run
+bench: sync ## Benchmarks: ratios against references measured in the same run (bench/README.md)
+	$(UV) run python bench/suite.py
 	$(UV) run python bench/server_choice.py
 	$(UV) run python bench/health_under_load.py
