@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -213,6 +214,18 @@ def on_storage(settings: Settings, look: Callable[[Storage], Awaitable[T]]) -> T
             await storage.close()
 
     return asyncio.run(run())
+
+
+async def change(database: Engine, *statements: str) -> None:
+    """Change the test database as an operator would, from another thread. Run on the event
+    loop, a blocking write would wait for a lock that the app, stopped with the loop, holds."""
+
+    def run() -> None:
+        with database.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+
+    await anyio.to_thread.run_sync(run)
 
 
 def count_rows(database: Engine, table: str, where: str = "1=1") -> int:

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+
+from tests.conftest import change
 
 Uploader = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -24,8 +26,8 @@ def uploaded(client: httpx.AsyncClient) -> Uploader:
     return send
 
 
-@contextmanager
-def files_refused(database: Engine) -> Iterator[None]:
+@asynccontextmanager
+async def files_refused(database: Engine) -> AsyncIterator[None]:
     """While inside, the database refuses every new file row: a real error, raised by a
     trigger, at the moment an upload's row is written."""
     if database.dialect.name == "sqlite":
@@ -38,10 +40,8 @@ def files_refused(database: Engine) -> Iterator[None]:
             "CREATE TRIGGER refuse_files BEFORE INSERT ON files FOR EACH ROW "
             "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no rows in files today'"
         )
-    with database.begin() as connection:
-        connection.execute(text(refuse))
+    await change(database, refuse)
     try:
         yield
     finally:
-        with database.begin() as connection:
-            connection.execute(text("DROP TRIGGER refuse_files"))
+        await change(database, "DROP TRIGGER refuse_files")

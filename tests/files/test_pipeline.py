@@ -201,8 +201,9 @@ async def test_row_that_does_not_commit_takes_its_committed_blob_with_it(
     async def look(blob: LandedBlob) -> None:
         seen["landed"], seen["stored"] = [blob.key], await blob_keys(storage)
 
-    with files_refused(database), pytest.raises(ServiceUnavailable, match="recorded"):
-        await send(pipeline_of(app), "notes.txt", Chunks(b"kept nowhere"), landed=look)
+    async with files_refused(database):
+        with pytest.raises(ServiceUnavailable, match="recorded"):
+            await send(pipeline_of(app), "notes.txt", Chunks(b"kept nowhere"), landed=look)
 
     assert seen["stored"] == seen["landed"]  # the blob was in place when its row was refused
     assert await kept(storage, database) == NOTHING

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from filewallball.access.roles import Role
 from filewallball.settings import Settings
 from filewallball.storage import Storage
-from tests.conftest import ClientFor, blob_keys, count_rows, partial_writes_left
+from tests.conftest import ClientFor, blob_keys, change, count_rows, partial_writes_left
 from tests.files.conftest import files_refused
 
 pytestmark = pytest.mark.anyio
@@ -251,43 +251,31 @@ async def test_too_large_by_content_length_is_refused_before_reading(
     assert count_rows(database, "files") == 1
 
 
+CSV_LIMITED_TO_10_BYTES = "UPDATE file_extensions SET max_file_size = 10 WHERE extension = 'csv'"
+CSV_UNLIMITED = "UPDATE file_extensions SET max_file_size = NULL WHERE extension = 'csv'"
+
+
 async def test_extension_limit_applies_below_the_global_one(
     client: httpx.AsyncClient, database: Engine
 ) -> None:
-    with database.begin() as connection:
-        from sqlalchemy import text
-
-        connection.execute(
-            text("UPDATE file_extensions SET max_file_size = 10 WHERE extension = 'csv'")
-        )
+    await change(database, CSV_LIMITED_TO_10_BYTES)
     try:
         response = await upload(client, "data.csv", b"a,b\n" * 10)
         assert response.status_code == 413
         assert "10 bytes" in response.json()["detail"]
     finally:
-        with database.begin() as connection:
-            connection.execute(
-                text("UPDATE file_extensions SET max_file_size = NULL WHERE extension = 'csv'")
-            )
+        await change(database, CSV_UNLIMITED)
 
 
 async def test_extension_limit_refuses_a_declared_length_before_reading_the_file(
     client: httpx.AsyncClient, database: Engine
 ) -> None:
-    from sqlalchemy import text
-
-    with database.begin() as connection:
-        connection.execute(
-            text("UPDATE file_extensions SET max_file_size = 10 WHERE extension = 'csv'")
-        )
+    await change(database, CSV_LIMITED_TO_10_BYTES)
     body = PartialBody(FILE_HEAD.replace(b"NAME", b"data.csv"), b"a,b\n")
     try:
         response = await send_declaring(client, 1024 * 1024, body)
     finally:
-        with database.begin() as connection:
-            connection.execute(
-                text("UPDATE file_extensions SET max_file_size = NULL WHERE extension = 'csv'")
-            )
+        await change(database, CSV_UNLIMITED)
     # Well under the global limit, but over the extension's: refused once the name is known.
     assert response.status_code == 413
     assert "10 bytes" in response.json()["detail"]
@@ -378,7 +366,7 @@ async def test_database_refusing_the_row_leaves_no_blob_and_records_why(
     client: httpx.AsyncClient, storage: Storage, database: Engine
 ) -> None:
     # A real database error, raised after the blob is in place.
-    with files_refused(database):
+    async with files_refused(database):
         response = await upload(client, "notes.txt", b"kept nowhere" * 1000)
 
     assert response.status_code == 503
