@@ -33,6 +33,7 @@ from filewallball.errors import (
 )
 from filewallball.files import service as files_service
 from filewallball.files import sweep
+from filewallball.files.activity import ActivityWriter
 from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.headers import CORSMiddleware, SecurityHeadersMiddleware
@@ -140,6 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 scanner=scanner,
                 scan_fail_open=settings.clamav_fail_open,
             ),
+            activity=ActivityWriter(
+                sessions,
+                interval=settings.activity_flush_seconds,
+                batch_size=settings.activity_batch_size,
+                capacity=settings.activity_max_pending,
+            ),
         )
         app.state.fwb = state
         _register_jobs(state)
@@ -148,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except SQLAlchemyError as exc:  # the database may come up after us; the next start sweeps
             log.warning("sweep_not_scheduled", error=type(exc).__name__)
         state.jobs.start()
+        state.activity.start()
         log.info(
             "started",
             database=engine.dialect.name,
@@ -158,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await state.jobs.stop()
+            await state.activity.close()  # requests are over: nothing more will be added
             await state.cache.close()
             await state.limiter.close()
             await storage.close()

@@ -39,6 +39,10 @@ SWEPT = Counter(
     "Upload temporaries and blobs without a row removed by the sweep.",
     ["kind"],
 )
+ACTIVITY_DROPPED = Counter(
+    "filewallball_activity_dropped",
+    "Views and downloads not recorded because this process's buffer of unwritten ones was full.",
+)
 CACHE_HITS = Counter("filewallball_cache_hits", "Metadata reads answered by the cache.")
 CACHE_MISSES = Counter("filewallball_cache_misses", "Metadata reads that went to the database.")
 CACHE_ERRORS = Counter("filewallball_cache_errors", "Cache operations that failed.")
