@@ -150,6 +150,7 @@ class ActivityWriter:
                 failures = 0
             except Exception as exc:
                 failures += 1
+                metrics.ACTIVITY_FLUSH_FAILURES.inc()
                 log.warning(
                     "activity_flush_failed", pending=len(self._pending), error=type(exc).__name__
                 )
