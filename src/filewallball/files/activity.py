@@ -19,13 +19,13 @@ The contract:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
+import anyio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -92,6 +92,7 @@ class ActivityWriter:
         self._lock = asyncio.Lock()  # one batch at a time: the loop, `flush` and `close`
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._last_drop_warning = -math.inf
 
     @property
@@ -117,13 +118,15 @@ class ActivityWriter:
 
     async def close(self) -> None:
         """Stop the loop and write what is left; what cannot be written now is logged lost."""
+        # Asked to end, not cancelled: a cancel landing between a batch's commit and the
+        # removal of its events would write them twice.
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         try:
             await self.flush()
-        except Exception as exc:
+        except Exception as exc:  # shutting down: say what is lost, and go on
             log.error("activity_lost", events=len(self._pending), error=type(exc).__name__)
 
     async def flush(self) -> None:
@@ -139,22 +142,23 @@ class ActivityWriter:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+        while not self._closing:
+            # After failures, wait longer (up to MAX_RETRY_SECONDS): a database that is down
+            # is not asked again five times a second by every process.
+            with anyio.move_on_after(min(self._interval * 2**failures, MAX_RETRY_SECONDS)):
+                await self._wake.wait()
             self._wake.clear()
+            if self._closing:
+                return  # `close` writes what is left
             try:
-                # Shielded: a cancel (close) never lands between a commit and the removal of
-                # its events, which would write them twice.
-                await asyncio.shield(self.flush())
+                await self.flush()
                 failures = 0
-            except Exception as exc:
+            except Exception as exc:  # the events stay; the next round retries
                 failures += 1
                 metrics.ACTIVITY_FLUSH_FAILURES.inc()
                 log.warning(
                     "activity_flush_failed", pending=len(self._pending), error=type(exc).__name__
                 )
-                await asyncio.sleep(min(self._interval * 2**failures, MAX_RETRY_SECONDS))
 
 
 async def _write(sessions: async_sessionmaker[AsyncSession], batch: list[Event]) -> None:
