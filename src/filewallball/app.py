@@ -33,6 +33,7 @@ from filewallball.errors import (
 )
 from filewallball.files import service as files_service
 from filewallball.files import sweep
+from filewallball.files.activity import ActivityWriter
 from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.headers import CORSMiddleware, SecurityHeadersMiddleware
@@ -140,6 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 scanner=scanner,
                 scan_fail_open=settings.clamav_fail_open,
             ),
+            activity=ActivityWriter(
+                sessions,
+                interval=settings.activity_flush_seconds,
+                batch_size=settings.activity_batch_size,
+                capacity=settings.activity_max_pending,
+            ),
         )
         app.state.fwb = state
         _register_jobs(state)
@@ -150,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sweep.schedule_when_possible(sessions, settings.sweep_interval_seconds)
             )
         state.jobs.start()
+        state.activity.start()
         log.info(
             "started",
             database=engine.dialect.name,
@@ -162,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if retrying is not None:
                 retrying.cancel()
             await state.jobs.stop()
+            await state.activity.close()  # requests are over: nothing more will be added
             await state.cache.close()
             await state.limiter.close()
             await storage.close()

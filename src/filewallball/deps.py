@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from filewallball.access.gate import UploadGate
     from filewallball.access.policy import PolicySource
     from filewallball.access.ratelimit import RateLimiter
+    from filewallball.files.activity import ActivityWriter
     from filewallball.files.upload.pipeline import Pipeline
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -45,6 +46,7 @@ class AppState:
     gate: UploadGate
     scanner: Scanner | None
     uploads: Pipeline
+    activity: ActivityWriter
 
 
 def get_state(request: Request) -> AppState:

@@ -39,6 +39,14 @@ SWEPT = Counter(
     "Upload temporaries and blobs without a row removed by the sweep.",
     ["kind"],
 )
+ACTIVITY_DROPPED = Counter(
+    "filewallball_activity_dropped",
+    "Views and downloads not recorded because this process's buffer of unwritten ones was full.",
+)
+ACTIVITY_FLUSH_FAILURES = Counter(
+    "filewallball_activity_flush_failures",
+    "Batches of views and downloads the database did not take; they are tried again.",
+)
 CACHE_HITS = Counter("filewallball_cache_hits", "Metadata reads answered by the cache.")
 CACHE_MISSES = Counter("filewallball_cache_misses", "Metadata reads that went to the database.")
 CACHE_ERRORS = Counter("filewallball_cache_errors", "Cache operations that failed.")

@@ -3,10 +3,12 @@ every log row: one row per day, one per day and upload error, one per client and
 month. The logs stay the record of each event; these are sums of them.
 
 Each event is counted in the transaction that writes its log row: the sums never disagree
-with the logs, on any replica, whatever commits or rolls back."""
+with the logs, on any replica, whatever commits or rolls back. Uploads count one at a time
+(`count`); views and downloads arrive in batches, summed per day and client (`count_reads`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -133,6 +135,28 @@ async def count(
                 ],
             )
         )
+
+
+async def count_reads(
+    session: AsyncSession, day: date, *, views: int, usage: Mapping[str, tuple[int, int]]
+) -> None:
+    """One day's batch of views and downloads, already summed: `usage` maps each client to
+    its (downloads, bytes downloaded). One upsert per table, whatever the batch's size."""
+    downloads = sum(count for count, _ in usage.values())
+    sent = sum(size for _, size in usage.values())
+    dialect = session.get_bind().dialect.name
+    daily = {"day": day, "downloads": downloads, "bytes_downloaded": sent, "views": views}
+    await session.execute(_add_to(dialect, DailyActivity, [daily]))
+    if usage:
+        # Rows in primary-key order, the order `count` takes them in too: no two batches, nor a
+        # batch and an upload, wait on each other's rows in opposite orders.
+        rows = [
+            {"span": span, "period": period, "client": client, "uploads": 0,
+             "downloads": count, "bytes_downloaded": size}
+            for span, period in (("day", day), ("month", month_of(day)))
+            for client, (count, size) in sorted(usage.items())
+        ]  # fmt: skip
+        await session.execute(_add_to(dialect, ClientActivity, rows))
 
 
 def month_of(day: date) -> date:

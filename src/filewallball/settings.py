@@ -158,7 +158,14 @@ class Settings(BaseSettings):
     thumbnail_max_pixels: Annotated[int, Field(ge=1)] = 64_000_000
 
     # Statistics
-    public_stats: bool = False  # a summary at GET /stats/summary for everyone
+    public_stats: bool = False
+    # Views and downloads are written in batches: every this many seconds, or as soon as a
+    # batch is full; at most activity_max_pending wait in each process (more are dropped).
+    activity_flush_seconds: Annotated[float, Field(gt=0, le=60)] = 0.2
+    activity_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    activity_max_pending: Annotated[int, Field(ge=1)] = (
+        100_000  # a summary at GET /stats/summary for everyone
+    )
 
     # Logging
     log_level: str = "info"

@@ -30,18 +30,31 @@ def uploaded(client: httpx.AsyncClient) -> Uploader:
 async def files_refused(database: Engine) -> AsyncIterator[None]:
     """While inside, the database refuses every new file row: a real error, raised by a
     trigger, at the moment an upload's row is written."""
-    if database.dialect.name == "sqlite":
-        refuse = (
-            "CREATE TRIGGER refuse_files BEFORE INSERT ON files "
-            "BEGIN SELECT RAISE(ABORT, 'no rows in files today'); END"
-        )
-    else:
-        refuse = (
-            "CREATE TRIGGER refuse_files BEFORE INSERT ON files FOR EACH ROW "
-            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no rows in files today'"
-        )
+    async with inserts_refused(database, "files"):
+        yield
+
+
+@asynccontextmanager
+async def inserts_refused(database: Engine, table: str) -> AsyncIterator[None]:
+    """While inside, the database refuses every new row of `table`, with a trigger."""
+    refuse, accept = refusal(database.dialect.name, table)
     await change(database, refuse)
     try:
         yield
     finally:
-        await change(database, "DROP TRIGGER refuse_files")
+        await change(database, accept)
+
+
+def refusal(dialect: str, table: str) -> tuple[str, str]:
+    """The statements that make the database refuse new rows of `table`, and accept again."""
+    if dialect == "sqlite":
+        refuse = (
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, 'no rows in {table} today'); END"
+        )
+    else:
+        refuse = (
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW "
+            f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no rows in {table} today'"
+        )
+    return refuse, f"DROP TRIGGER refuse_{table}"

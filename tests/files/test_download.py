@@ -9,10 +9,11 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from filewallball.storage import Storage
-from tests.conftest import blob_keys, count_rows
+from tests.conftest import activity_written, blob_keys, count_rows
 from tests.files.conftest import Uploader
 
 pytestmark = pytest.mark.anyio
@@ -196,12 +197,13 @@ async def test_head_with_a_range_answers_the_range_headers_without_a_body(
 
 
 async def test_every_download_is_recorded(
-    client: httpx.AsyncClient, uploaded: Uploader, database: Engine
+    app: FastAPI, client: httpx.AsyncClient, uploaded: Uploader, database: Engine
 ) -> None:
     file = await uploaded("data.bin", CONTENT)
     await client.get(file["download_url"], headers={"X-Session-Id": "abc-123"})
     await client.get(file["download_url"], headers={"Range": "bytes=0-99"})
     await client.head(file["download_url"])
+    await activity_written(app)
 
     with database.connect() as connection:
         rows = connection.execute(
@@ -221,10 +223,11 @@ async def test_every_download_is_recorded(
 
 
 async def test_download_count_is_right_under_concurrent_downloads(
-    client: httpx.AsyncClient, uploaded: Uploader, database: Engine
+    app: FastAPI, client: httpx.AsyncClient, uploaded: Uploader, database: Engine
 ) -> None:
     file = await uploaded("data.bin", CONTENT)
     responses = await asyncio.gather(*(client.get(file["download_url"]) for _ in range(25)))
+    await activity_written(app)
 
     assert {response.status_code for response in responses} == {200}
     info = (await client.get(file["info_url"])).json()

@@ -8,11 +8,12 @@ from types import CodeType, FrameType
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from filewallball.files.service import decode_text
 from filewallball.settings import Settings
-from tests.conftest import count_rows
+from tests.conftest import activity_written, count_rows
 from tests.files.conftest import Uploader
 
 pytestmark = pytest.mark.anyio
@@ -126,12 +127,14 @@ async def test_binary_files_have_no_preview(client: httpx.AsyncClient, uploaded:
 
 
 async def test_views_are_recorded_by_type(
-    client: httpx.AsyncClient, uploaded: Uploader, database: Engine
+    app: FastAPI, client: httpx.AsyncClient, uploaded: Uploader, database: Engine
 ) -> None:
     file = await uploaded("a.txt", b"x")
     await client.get(file["view_url"])
     await client.get(file["info_url"])
-    info = (await client.get(file["info_url"])).json()
+    await activity_written(app)
+    info = (await client.get(file["info_url"])).json()  # the two written, and this one
+    await activity_written(app)
 
     assert count_rows(database, "file_views", "view_type = 'preview'") == 1
     assert count_rows(database, "file_views", "view_type = 'info'") == 2

@@ -14,13 +14,13 @@ from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.settings import Settings
 from filewallball.stats.repository import periods
-from tests.conftest import ClientFor
+from tests.conftest import ClientFor, activity_written
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_admins_see_totals_days_top_files_clients_and_errors(
-    client: httpx.AsyncClient, client_for: ClientFor
+    app: FastAPI, client: httpx.AsyncClient, client_for: ClientFor
 ) -> None:
     admin = await client_for(Role.admin)
     keyed = await client_for(Role.uploader, ip="192.0.2.20")
@@ -36,6 +36,7 @@ async def test_admins_see_totals_days_top_files_clients_and_errors(
         await client.get(popular["download_url"])
     await keyed.get(quiet["download_url"])
     await client.get(popular["info_url"])
+    await activity_written(app)
 
     stats = (await admin.get("/stats")).json()
 
@@ -90,7 +91,7 @@ async def test_others_get_nothing_or_the_public_summary(
 
 
 async def test_concurrent_activity_is_counted_exactly(
-    client: httpx.AsyncClient, client_for: ClientFor
+    app: FastAPI, client: httpx.AsyncClient, client_for: ClientFor
 ) -> None:
     admin = await client_for(Role.admin)
     uploaders = [await client_for(None, ip=f"198.51.100.{n}") for n in range(1, 6)]
@@ -105,6 +106,7 @@ async def test_concurrent_activity_is_counted_exactly(
     downloads = await asyncio.gather(*(client.get(file["download_url"]) for _ in range(25)))
     assert {r.status_code for r in uploads} == {201}
     assert {r.status_code for r in downloads} == {200}
+    await activity_written(app)
 
     stats = (await admin.get("/stats")).json()
 
@@ -120,7 +122,7 @@ async def test_concurrent_activity_is_counted_exactly(
 
 
 async def test_head_and_not_modified_answers_are_not_downloads(
-    client: httpx.AsyncClient, client_for: ClientFor
+    app: FastAPI, client: httpx.AsyncClient, client_for: ClientFor
 ) -> None:
     admin = await client_for(Role.admin)
     file = (await client.post("/upload", files={"file": ("a.txt", b"hello")})).json()
@@ -128,6 +130,7 @@ async def test_head_and_not_modified_answers_are_not_downloads(
     await client.head(file["download_url"])
     await client.get(file["download_url"], headers={"If-None-Match": first.headers["ETag"]})
     await client.get(file["download_url"], headers={"Range": "bytes=0-1"})
+    await activity_written(app)
 
     stats = (await admin.get("/stats")).json()
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Executable, false, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Table,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,48 +113,49 @@ async def counters(session: AsyncSession, file_id: int) -> tuple[int, int]:
     return views, downloads
 
 
-async def record_view(
-    session: AsyncSession,
-    file_id: int,
-    *,
-    view_type: str,
-    who: str,
-    client_ip: str | None,
-    user_agent: str | None,
-    session_id: str | None,
-) -> None:
-    # Counter first: the row lock it takes comes before the FK check of the log insert, so
-    # concurrent readers queue instead of deadlocking (shared lock, then exclusive).
-    await session.execute(
-        update(File).where(File.id == file_id).values(view_count=File.view_count + 1)
+async def lock_files(session: AsyncSession, file_ids: Iterable[int]) -> set[int]:
+    """Lock the rows of those files that still exist (a purge may have removed one) and
+    return their ids. Taken in id order, so that writers locking several rows never wait on
+    each other in opposite orders (no deadlock), and before the log inserts, whose foreign
+    key checks would otherwise take shared locks first."""
+    rows = await session.scalars(
+        select(File.id).where(File.id.in_(sorted(file_ids))).order_by(File.id).with_for_update()
     )
-    session.add(
-        FileView(
-            file_id=file_id,
-            viewer_ip=client_ip,
-            user_agent=user_agent,
-            view_type=view_type,
-            session_id=session_id,
-        )
-    )
-    await session.flush()
-    await rollup.count(session, who, views=1)
+    return set(rows)
 
 
-async def record_download(
-    session: AsyncSession, download: FileDownload, *, who: str, counts: bool
-) -> None:
-    """`counts`: a body was sent. HEAD and 304 answers are logged, not counted."""
-    if counts:  # the counter before the log row, as in record_view
-        await session.execute(
-            update(File)
-            .where(File.id == download.file_id)
-            .values(download_count=File.download_count + 1)
+async def add_to_counters(session: AsyncSession, counts: Mapping[int, tuple[int, int]]) -> None:
+    """Add (views, downloads) to each file's counters, in id order, in one statement run
+    once per file."""
+    # The table, not the entity: an ORM update with a list of parameters would match rows by
+    # primary key column names, and these values are increments.
+    table = cast(Table, File.__table__)
+    files = table.c
+    statement = (
+        update(table)
+        .where(files.id == bindparam("pk"))
+        .values(
+            view_count=files.view_count + bindparam("views"),
+            download_count=files.download_count + bindparam("downloads"),
         )
-    session.add(download)
-    await session.flush()
-    if counts:
-        await rollup.count(session, who, downloads=1, bytes_downloaded=download.bytes_downloaded)
+    )
+    rows = [
+        {"pk": pk, "views": views, "downloads": downloads}
+        for pk, (views, downloads) in sorted(counts.items())
+        if views or downloads
+    ]
+    if rows:
+        await session.execute(statement, rows)
+
+
+async def add_logs(
+    session: AsyncSession, views: list[dict[str, Any]], downloads: list[dict[str, Any]]
+) -> None:
+    """Insert log rows, many per statement: column values of FileView and FileDownload."""
+    if views:
+        await session.execute(insert(FileView), views)
+    if downloads:
+        await session.execute(insert(FileDownload), downloads)
 
 
 async def record_upload(session: AsyncSession, upload: FileUpload, *, who: str) -> None:

@@ -141,7 +141,7 @@ async def file_info(
     actor: ActorDep,
 ) -> FileDetails:
     return await service.describe(
-        session, state.cache, file_id, actor, client, base_url(state, request)
+        session, state.cache, state.activity, file_id, actor, client, base_url(state, request)
     )
 
 
@@ -181,7 +181,7 @@ async def download(
 ) -> Response:
     return await service.download(
         session,
-        state.sessions,
+        state.activity,
         state.cache,
         state.storage,
         file_id,
@@ -222,6 +222,7 @@ async def view(
         session,
         state.cache,
         state.storage,
+        state.activity,
         file_id,
         actor,
         client,

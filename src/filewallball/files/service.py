@@ -25,6 +25,7 @@ from filewallball.cache import Cache, CacheUnavailable
 from filewallball.db import after_commit, transaction
 from filewallball.errors import Forbidden, NotFound, ServiceUnavailable, UnsupportedMediaType
 from filewallball.files import repository
+from filewallball.files.activity import ActivityWriter, Download, View
 from filewallball.files.download import (
     DOWNLOAD_CSP,
     CountedStreamResponse,
@@ -32,7 +33,7 @@ from filewallball.files.download import (
     content_disposition,
     plan_response,
 )
-from filewallball.files.models import File, FileDownload
+from filewallball.files.models import File
 from filewallball.files.naming import is_raster, is_textual
 from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
 from filewallball.request_context import Client
@@ -185,26 +186,32 @@ async def forget(cache: Cache, file_id: str) -> None:
         ) from None
 
 
+def _view(stored: StoredFile, view_type: str, actor: Actor, client: Client) -> View:
+    return View(
+        file_id=stored.id,
+        who=rollup.client_label(actor, client.ip),
+        view_type=view_type,
+        viewer_ip=client.ip,
+        user_agent=client.user_agent,
+        session_id=client.session_id,
+    )
+
+
 async def describe(
     session: AsyncSession,
     cache: Cache,
+    activity: ActivityWriter,
     file_id: str,
     actor: Actor,
     client: Client,
     base_url: str,
 ) -> FileDetails:
+    """The file's details. Its counts are those written so far (events wait up to an
+    interval in each process's writer), plus this very view."""
     stored = await find_file(session, cache, file_id, actor)
-    await repository.record_view(
-        session,
-        stored.id,
-        view_type="info",
-        who=rollup.client_label(actor, client.ip),
-        client_ip=client.ip,
-        user_agent=client.user_agent,
-        session_id=client.session_id,
-    )
+    activity.add(_view(stored, "info", actor, client))
     views, downloads = await repository.counters(session, stored.id)
-    return details(stored, base_url, views, downloads)
+    return details(stored, base_url, views + 1, downloads)
 
 
 def decode_text(data: bytes) -> str:
@@ -222,6 +229,7 @@ async def preview(
     session: AsyncSession,
     cache: Cache,
     storage: Storage,
+    activity: ActivityWriter,
     file_id: str,
     actor: Actor,
     client: Client,
@@ -236,15 +244,7 @@ async def preview(
             "Download it instead."
         )
     chunks = [] if raster else [c async for c in storage.read(stored.storage_key, 0, limit)]
-    await repository.record_view(
-        session,
-        stored.id,
-        view_type="preview",
-        who=rollup.client_label(actor, client.ip),
-        client_ip=client.ip,
-        user_agent=client.user_agent,
-        session_id=client.session_id,
-    )
+    activity.add(_view(stored, "preview", actor, client))
     if raster:
         return stored
     # Detecting an encoding takes tens of milliseconds per MiB: not on the event loop.
@@ -307,7 +307,7 @@ async def set_visibility(
 
 async def download(
     session: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
+    activity: ActivityWriter,
     cache: Cache,
     storage: Storage,
     file_id: str,
@@ -359,23 +359,22 @@ async def download(
             outcome = "head"  # headers only: no download happened
         metrics.DOWNLOADS.labels(outcome).inc()
         metrics.DOWNLOAD_BYTES.inc(sent)
-        async with transaction(sessions) as log_session:
-            await repository.record_download(
-                log_session,
-                FileDownload(
-                    file_id=stored.id,
-                    downloader_ip=client.ip,
-                    user_agent=client.user_agent,
-                    download_method=method,
-                    status_code=plan.status,
-                    bytes_downloaded=sent,
-                    download_duration_ms=elapsed_ms,
-                    completed=complete,
-                    session_id=client.session_id,
-                ),
+        # Handed over, not written: a database outage costs no download the cache can serve.
+        activity.add(
+            Download(
+                file_id=stored.id,
                 who=rollup.client_label(actor, client.ip),
                 counts=body is not None,
+                downloader_ip=client.ip,
+                user_agent=client.user_agent,
+                download_method=method,
+                status_code=plan.status,
+                bytes_downloaded=sent,
+                download_duration_ms=elapsed_ms,
+                completed=complete,
+                session_id=client.session_id,
             )
+        )
 
     return CountedStreamResponse(
         body, status_code=plan.status, headers=response_headers, on_finish=record, file=file
