@@ -89,26 +89,25 @@ async def failed(
         log.warning("upload_failure_not_recorded", reason=reason)
 
 
+# The first type an exception is an instance of names its reason: subclasses before their bases.
+_REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (ClientDisconnect, "client_disconnected"),
+    (PayloadTooLarge, "too_large"),
+    (MalwareFound, "malware"),
+    (RequestTimeout, "timeout"),
+    (UnsupportedMediaType, "refused_type"),
+    (BadRequest, "bad_request"),
+    (ScannerUnavailable, "scanner_unavailable"),
+    (ServiceUnavailable, "database_error"),
+    ((StorageError, OSError), "storage_error"),
+)
+
+
 def failure_reason(exc: BaseException) -> str:
     """The `error_reason` and metrics outcome an exception stands for."""
-    if isinstance(exc, ClientDisconnect):
-        return "client_disconnected"
-    if isinstance(exc, PayloadTooLarge):
-        return "too_large"
-    if isinstance(exc, MalwareFound):
-        return "malware"
-    if isinstance(exc, RequestTimeout):
-        return "timeout"
-    if isinstance(exc, UnsupportedMediaType):
-        return "refused_type"
-    if isinstance(exc, BadRequest):
-        return "bad_request"
-    if isinstance(exc, ScannerUnavailable):
-        return "scanner_unavailable"
-    if isinstance(exc, ServiceUnavailable):
-        return "database_error"
-    if isinstance(exc, StorageError | OSError):
-        return "storage_error"
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
     if isinstance(exc, FileWallBallError):
         return exc.slug
     return "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "internal_error"
