@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -20,21 +21,25 @@ from tests.conftest import Backend, ClientFor
 pytestmark = pytest.mark.anyio
 
 
-def cli(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "filewallball", "keys", *args],
-        env={**os.environ, "FWB_DATABASE_URL": backend.database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+async def cli(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
+    """`filewallball keys …` in its own process, awaited: the app under test keeps running
+    meanwhile, as it would beside an operator's command."""
+    return await anyio.to_thread.run_sync(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "filewallball", "keys", *args],
+            env={**os.environ, "FWB_DATABASE_URL": backend.database_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     )
 
 
 async def test_cli_creates_lists_and_revokes_keys(
     clean_backend: Backend, app: FastAPI, database: Engine
 ) -> None:
-    created = cli(clean_backend, "create", "--name", "ci", "--role", "uploader")
+    created = await cli(clean_backend, "create", "--name", "ci", "--role", "uploader")
     assert created.returncode == 0, created.stderr
     lines = dict(line.split(":", 1) for line in created.stdout.splitlines())
     key_id, secret = lines["key id"].strip(), lines["key"].strip()
@@ -49,12 +54,12 @@ async def test_cli_creates_lists_and_revokes_keys(
         assert (
             await http.post("/upload", files={"file": ("a.txt", b"x")}, headers=bearer)
         ).status_code == 201
-        assert f"{key_id}  uploader  active" in cli(clean_backend, "list").stdout
-        assert cli(clean_backend, "revoke", key_id).returncode == 0
+        assert f"{key_id}  uploader  active" in (await cli(clean_backend, "list")).stdout
+        assert (await cli(clean_backend, "revoke", key_id)).returncode == 0
         refused = await http.post("/upload", files={"file": ("a.txt", b"x")}, headers=bearer)
     assert refused.status_code == 401
-    assert "revoked" in cli(clean_backend, "list").stdout
-    assert cli(clean_backend, "revoke", "nonexistent0").returncode == 1
+    assert "revoked" in (await cli(clean_backend, "list")).stdout
+    assert (await cli(clean_backend, "revoke", "nonexistent0")).returncode == 1
     with database.connect() as connection:
         audited = connection.execute(
             text(
