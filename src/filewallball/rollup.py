@@ -93,48 +93,31 @@ async def count(
     client: str,
     *,
     at: datetime | None = None,
-    uploads: int = 0,
     uploads_completed: int = 0,
     error: str | None = None,
-    downloads: int = 0,
-    bytes_downloaded: int = 0,
-    views: int = 0,
 ) -> None:
+    """One upload attempt by `client`: completed, or failed with `error`. (Views and
+    downloads come summed per batch, through `count_reads`.)"""
     day = (at or utcnow()).date()
     dialect = session.get_bind().dialect.name
     # Always in this order, so that two transactions never wait on each other's rows.
-    await session.execute(
-        _add_to(
-            dialect,
-            DailyActivity,
-            [
-                {
-                    "day": day,
-                    "uploads": uploads,
-                    "uploads_completed": uploads_completed,
-                    "downloads": downloads,
-                    "bytes_downloaded": bytes_downloaded,
-                    "views": views,
-                }
-            ],
-        )
-    )
+    daily = {"day": day, "uploads": 1, "uploads_completed": uploads_completed}
+    await session.execute(_add_to(dialect, DailyActivity, [daily]))
     if error is not None:
         await session.execute(
             _add_to(dialect, DailyUploadError, [{"day": day, "reason": error, "count": 1}])
         )
-    if uploads or downloads:
-        usage = {"uploads": uploads, "downloads": downloads, "bytes_downloaded": bytes_downloaded}
-        await session.execute(
-            _add_to(
-                dialect,
-                ClientActivity,
-                [
-                    {"span": "day", "period": day, "client": client, **usage},
-                    {"span": "month", "period": month_of(day), "client": client, **usage},
-                ],
-            )
+    usage = {"uploads": 1, "downloads": 0, "bytes_downloaded": 0}
+    await session.execute(
+        _add_to(
+            dialect,
+            ClientActivity,
+            [
+                {"span": "day", "period": day, "client": client, **usage},
+                {"span": "month", "period": month_of(day), "client": client, **usage},
+            ],
         )
+    )
 
 
 async def count_reads(

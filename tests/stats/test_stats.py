@@ -148,10 +148,10 @@ async def test_a_range_counts_each_day_once_across_whole_months_and_loose_days(
     async with app.state.fwb.sessions() as session:
         day = first
         while day <= last:
-            at = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-            await rollup.count(session, "ip:198.51.100.1", at=at, downloads=1, bytes_downloaded=1)
+            usage = {"ip:198.51.100.1": (1, 1)}
             if day.day == 1:
-                await rollup.count(session, "key:k2", at=at, downloads=2, bytes_downloaded=10)
+                usage["key:k2"] = (2, 10)
+            await rollup.count_reads(session, day, views=0, usage=usage)
             day += timedelta(days=1)
         await session.commit()
 

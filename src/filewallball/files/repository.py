@@ -166,7 +166,6 @@ async def record_upload(session: AsyncSession, upload: FileUpload, *, who: str) 
         session,
         who,
         at=upload.upload_started_at,
-        uploads=1,
         uploads_completed=int(completed),
         error=None if completed else upload.error_reason or "unknown",
     )
