@@ -26,6 +26,13 @@ pytestmark = pytest.mark.anyio
 ORPHAN = "aa/bb/aabb0000000000000000000000000000"
 
 
+def sweep_keys(database: Engine, state: str) -> list[str | None]:
+    """The unique keys of the sweep jobs in `state` (None for a job that holds none)."""
+    with database.connect() as connection:
+        query = text("SELECT unique_key FROM jobs WHERE kind = 'sweep' AND state = :state")
+        return list(connection.execute(query, {"state": state}).scalars())
+
+
 async def put(storage: Storage, key: str, data: bytes = b"left behind") -> None:
     writer = storage.writer(key)
     await writer.write(data)
@@ -143,11 +150,7 @@ async def test_every_start_sweeps_and_the_periodic_sweep_is_scheduled_once_per_i
         app = create_app(quiet)
         async with app.router.lifespan_context(app):
             pass
-    with database.connect() as connection:
-        kinds = connection.execute(
-            text("SELECT unique_key FROM jobs WHERE kind = 'sweep' AND state = 'pending'")
-        ).all()
-    keys = sorted(key for (key,) in kinds)
+    keys = sorted(sweep_keys(database, "pending"))
     # Starts share the sweep that waits to run, and the next interval has its one sweep.
     assert len(keys) == 2
     assert keys[1] == "sweep:start"
@@ -164,11 +167,7 @@ async def test_a_start_after_the_start_sweep_ran_gets_a_sweep_of_its_own(
     restarted = create_app(quiet)  # as after a crash, within the same minute
     async with restarted.router.lifespan_context(restarted):
         pass
-    with database.connect() as connection:
-        waiting = connection.execute(
-            text("SELECT COUNT(*) FROM jobs WHERE unique_key = 'sweep:start' AND state = 'pending'")
-        ).scalar_one()
-    assert waiting == 1
+    assert sweep_keys(database, "pending").count("sweep:start") == 1
 
 
 async def test_the_periodic_sweep_runs_as_a_job_and_schedules_the_next(
@@ -187,15 +186,8 @@ async def test_the_periodic_sweep_runs_as_a_job_and_schedules_the_next(
         await put(app.state.fwb.storage, ORPHAN)
         await app.state.fwb.jobs.run_until_idle()
         assert await blob_keys(app.state.fwb.storage) == []
-    with database.connect() as connection:
-        done = connection.execute(
-            text("SELECT COUNT(*) FROM jobs WHERE kind = 'sweep' AND state = 'done'")
-        ).scalar_one()
-        pending = connection.execute(
-            text("SELECT COUNT(*) FROM jobs WHERE kind = 'sweep' AND state = 'pending'")
-        ).scalar_one()
-    assert done >= 1
-    assert pending >= 1  # the next interval's sweep waits its turn
+    assert len(sweep_keys(database, "done")) >= 1
+    assert len(sweep_keys(database, "pending")) >= 1  # the next interval's sweep waits its turn
 
 
 async def test_not_a_byte_outside_the_upload_key_layout_is_touched(paused: FastAPI) -> None:
