@@ -208,11 +208,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.add_middleware(RequestContextMiddleware)
+    # Routes are matched in order, one after another: the most requested come first.
+    app.include_router(health.router)
     app.include_router(files_router)
     app.include_router(images_router)
     app.include_router(tags_router)
     app.include_router(categories_router)
     app.include_router(stats_router)
     app.include_router(admin_router)
-    app.include_router(health.router)
     return app

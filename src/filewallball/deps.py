@@ -1,4 +1,7 @@
-"""Dependencies, each named once, so handlers read like their signatures."""
+"""Dependencies, each named once, so handlers read like their signatures.
+
+Every one is `async def`, even with nothing to await: FastAPI runs a plain `def` dependency in
+its thread pool, a round trip through another thread per dependency and request."""
 
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ class AppState:
     activity: ActivityWriter
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.fwb
     return state
 
@@ -61,7 +64,7 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     session_id = request.headers.get("x-session-id", "")
     user_agent = request.headers.get("user-agent")
     return Client(
@@ -72,7 +75,7 @@ def get_client(request: Request) -> Client:
     )
 
 
-def get_actor(request: Request) -> Actor:
+async def get_actor(request: Request) -> Actor:
     actor: Actor = request.scope["state"]["actor"]
     return actor
 
@@ -85,7 +88,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ClientDep = Annotated[Client, Depends(get_client)]
 
 
-def get_audit(request: Request, state: StateDep, session: SessionDep) -> Audit:
+async def get_audit(request: Request, state: StateDep, session: SessionDep) -> Audit:
     request_state = request.scope.get("state", {})
     actor = request_state.get("actor")
     return Audit(

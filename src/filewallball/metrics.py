@@ -43,6 +43,10 @@ ACTIVITY_DROPPED = Counter(
     "filewallball_activity_dropped",
     "Views and downloads not recorded because this process's buffer of unwritten ones was full.",
 )
+ACTIVITY_BATCHES = Counter(
+    "filewallball_activity_batches",
+    "Batches of views and downloads written, one transaction each.",
+)
 ACTIVITY_FLUSH_FAILURES = Counter(
     "filewallball_activity_flush_failures",
     "Batches of views and downloads the database did not take; they are tried again.",

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from filewallball.app import create_app
@@ -227,3 +227,63 @@ async def test_events_of_a_file_purged_before_they_are_written_do_not_block_othe
     assert counters(database, kept) == (1, 0)
     assert count_rows(database, "file_views") == 1
     assert rolled_up(database) == (1, 0)
+
+
+async def test_under_steady_traffic_the_writer_commits_once_an_interval(settings: Settings) -> None:
+    # Views arrive without pause for a second: a writer that wrote whatever arrived while it
+    # wrote would commit back to back, a few events each, instead of once an interval.
+    async with replica(settings, activity_flush_seconds=0.25) as (app, http):
+        file = await upload(http)
+        batches = "filewallball_activity_batches_total"
+        before = sample((await http.get("/metrics")).text, batches)
+        views = 0
+        started = time.monotonic()
+        while time.monotonic() - started < 1:
+            assert (await http.get(file["info_url"])).status_code == 200
+            views += 1
+        written = sample((await http.get("/metrics")).text, batches) - before
+        await activity_written(app)
+
+    assert views > 20  # enough traffic for the difference to show
+    assert 1 <= written <= 6  # four intervals, and a round that began before the first view
+
+
+async def test_a_popular_files_details_are_answered_without_the_database(
+    settings: Settings,
+) -> None:
+    async with replica(settings, activity_flush_seconds=60) as (app, http):
+        file = await upload(http)
+        assert (await http.get(file["info_url"])).status_code == 200  # metadata and counts read
+        statements: list[str] = []
+        engine = app.state.fwb.engine.sync_engine
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            answers = [(await http.get(file["info_url"])).json() for _ in range(20)]
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+
+    assert statements == []
+    # Nothing is written within the long interval: each shows the counts read first, and itself.
+    assert [answer["view_count"] for answer in answers] == [1] * 20
+
+
+async def test_counts_written_by_another_replica_show_within_about_a_second(
+    settings: Settings,
+) -> None:
+    async with (
+        replica(settings, "198.51.100.1") as (one, first),
+        replica(settings, "198.51.100.2") as (two, second),
+    ):
+        file = await upload(first)
+        assert (await first.get(file["info_url"])).json()["download_count"] == 0
+        for _ in range(3):
+            assert (await second.get(file["download_url"])).status_code == 200
+        await activity_written(two)
+        shown_at = time.monotonic()
+
+        async def shown() -> bool:
+            return (await first.get(file["info_url"])).json()["download_count"] == 3
+
+        await eventually(shown)
+        assert time.monotonic() - shown_at < 2

@@ -26,7 +26,7 @@ from filewallball.deps import ActorDep, AuditDep, SessionDep, StateDep
 from filewallball.errors import FILE_NOT_FOUND, Responses, problem_response
 
 
-def admin_only(actor: ActorDep) -> Actor:
+async def admin_only(actor: ActorDep) -> Actor:
     require(actor, Permission.admin)
     return actor
 

@@ -32,11 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from filewallball import metrics, rollup
 from filewallball.db import transaction, utcnow
 from filewallball.files import repository
+from filewallball.files.counts import ShownCounts
 
 log = structlog.get_logger(__name__)
 
 DROP_WARNING_SECONDS = 60.0
 MAX_RETRY_SECONDS = 5.0
+COUNTS_MAX_AGE = 1.0  # seconds the counts shown in a file's details may lag other processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +85,10 @@ class ActivityWriter:
         interval: float,
         batch_size: int,
         capacity: int,
+        counts_max_age: float = COUNTS_MAX_AGE,
     ) -> None:
         self._sessions = sessions
+        self._shown = ShownCounts(counts_max_age)
         self._interval = interval
         self._batch_size = batch_size
         self._capacity = capacity
@@ -99,6 +103,11 @@ class ActivityWriter:
     def pending(self) -> int:
         """Events accepted and not yet committed."""
         return len(self._pending)
+
+    async def shown_counts(self, session: AsyncSession, file_pk: int) -> tuple[int, int]:
+        """(views, downloads) of a file as its details show them: all this process has
+        written, and what the others wrote up to COUNTS_MAX_AGE ago."""
+        return await self._shown.of(session, file_pk)
 
     def add(self, event: Event) -> None:
         """Take an event; never waits. Dropped (and counted) when the buffer is full."""
@@ -130,15 +139,30 @@ class ActivityWriter:
             log.error("activity_lost", events=len(self._pending), error=type(exc).__name__)
 
     async def flush(self) -> None:
-        """Write every pending event, a batch at a time. Raises the database's error if a
-        batch fails; its events stay pending for the next try."""
+        """Write every pending event, a batch at a time, including those that arrive while it
+        writes. Raises the database's error if a batch fails; its events stay pending."""
         async with self._lock:
             while self._pending:
-                batch = self._pending[: self._batch_size]
-                await _write(self._sessions, batch)
-                # Only this (locked) code removes events, and only from the front: new ones
-                # were appended behind the batch meanwhile.
-                del self._pending[: len(batch)]
+                await self._write_front(len(self._pending))
+
+    async def _write_round(self) -> None:
+        """Write the events that wait as the round starts, and no more: events arriving
+        during a write wait for the next round, or a busy server would commit back to back,
+        a few events each, and never batch at all."""
+        async with self._lock:
+            waiting = len(self._pending)
+            while waiting > 0:
+                waiting -= await self._write_front(waiting)
+
+    async def _write_front(self, at_most: int) -> int:
+        batch = self._pending[: min(at_most, self._batch_size)]
+        await _write(self._sessions, batch)
+        # Only this (locked) code removes events, and only from the front: new ones were
+        # appended behind the batch meanwhile.
+        del self._pending[: len(batch)]
+        metrics.ACTIVITY_BATCHES.inc()
+        self._shown.written({event.file_id for event in batch})
+        return len(batch)
 
     async def _run(self) -> None:
         failures = 0
@@ -151,7 +175,7 @@ class ActivityWriter:
             if self._closing:
                 return  # `close` writes what is left
             try:
-                await self.flush()
+                await self._write_round()
                 failures = 0
             except Exception as exc:  # the events stay; the next round retries
                 failures += 1

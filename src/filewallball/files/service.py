@@ -207,10 +207,11 @@ async def describe(
     base_url: str,
 ) -> FileDetails:
     """The file's details. Its counts are those written so far (events wait up to an
-    interval in each process's writer), plus this very view."""
+    interval in each process's writer, and other processes' show up to a second late), plus
+    this very view."""
     stored = await find_file(session, cache, file_id, actor)
     activity.add(_view(stored, "info", actor, client))
-    views, downloads = await repository.counters(session, stored.id)
+    views, downloads = await activity.shown_counts(session, stored.id)
     return details(stored, base_url, views + 1, downloads)
 
 
