@@ -68,12 +68,19 @@ class Live:
 
 
 @contextlib.contextmanager
-def running(command: list[str], env: dict[str, str], cwd: Path, log: Path | None) -> Iterator[Live]:
+def running(
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log: Path | None,
+    ready: str = "/health/live",
+    port_option: str = "--port",
+) -> Iterator[Live]:
     """Runs `command --port N` until the block ends; its output goes to `log` (or nowhere)."""
     port = free_port()
     output = log.open("ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(
-        [*command, "--port", str(port)],
+        [*command, port_option, str(port)],
         env={**os.environ, **env},
         stdout=output,
         stderr=output,
@@ -81,7 +88,7 @@ def running(command: list[str], env: dict[str, str], cwd: Path, log: Path | None
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/health/live", process)
+        wait_until_up(f"{url}{ready}", process)
         yield Live(url, process.pid)
     finally:
         stop(process)
@@ -89,10 +96,17 @@ def running(command: list[str], env: dict[str, str], cwd: Path, log: Path | None
             output.close()  # type: ignore[union-attr]
 
 
-def filewallball(scratch: Path, **env: str) -> contextlib.AbstractContextManager[Live]:
+def filewallball(scratch: Path, *args: str, **env: str) -> contextlib.AbstractContextManager[Live]:
     """`filewallball serve` in `scratch`, where its ./data and its log (serve.log) live."""
-    command = [sys.executable, "-m", "filewallball", "serve"]
+    command = [sys.executable, "-m", "filewallball", "serve", *args]
     return running(command, env, scratch, scratch / "serve.log")
+
+
+def copyparty(shared: Path) -> contextlib.AbstractContextManager[Live]:
+    """copyparty, a file server in Python, on its defaults: `shared` readable and writable at
+    /, uploads by `PUT /<name>`."""
+    command = [sys.executable, "-m", "copyparty", "-i", "127.0.0.1", "-q", "-v", f"{shared}::rw"]
+    return running(command, {}, shared, None, ready="/", port_option="-p")
 
 
 def bare(scratch: Path) -> contextlib.AbstractContextManager[Live]:

@@ -27,7 +27,7 @@ class Row:
     scenario: str
     unit: str
     reference: str  # what we are compared against
-    target: float
+    target: float | None  # None: measured for the record, with no target of its own
     at_least: bool = True  # the ratio must be >= target (else <=)
     ours: list[float] = field(default_factory=list)
     theirs: list[float] = field(default_factory=list)
@@ -40,7 +40,9 @@ class Row:
         return [ours / theirs for ours, theirs in zip(self.ours, self.theirs, strict=True)]
 
     @property
-    def met(self) -> bool:
+    def met(self) -> bool | None:
+        if self.target is None:
+            return None if self.failures == 0 else False
         ratio = statistics.median(self.ratios)
         return self.failures == 0 and (
             ratio >= self.target if self.at_least else ratio <= self.target
@@ -51,7 +53,7 @@ class Row:
         p99 = "—"
         if self.p99_ours_ms:
             p99 = f"{_median(self.p99_ours_ms)} / {_median(self.p99_theirs_ms)}"
-        verdict = "yes" if self.met else "NO"
+        verdict = {True: "yes", False: "NO", None: "—"}[self.met]
         if self.failures:
             verdict += f" ({self.failures} failed requests)"
         return [
@@ -61,7 +63,7 @@ class Row:
             f"{self.reference} {_median(self.theirs)}",
             f"{statistics.median(ratios):.2f}",
             f"{min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else "—",
-            f"{'≥' if self.at_least else '≤'} {self.target}",
+            "—" if self.target is None else f"{'≥' if self.at_least else '≤'} {self.target}",
             p99,
             verdict,
         ]

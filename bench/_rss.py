@@ -1,13 +1,26 @@
-"""Peak resident memory of a process and all its children (granian runs the app in a child)."""
+"""Peak resident memory and CPU time of a process and all its children (granian runs the app
+in a child)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from types import TracebackType
 
 import psutil
 
 MiB = 1024 * 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process and its children have used so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 class PeakRss:
@@ -20,22 +33,29 @@ class PeakRss:
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self.peak_mib = 0.0
         self.idle_mib = 0.0  # before any scenario
+        # Proportional set size: a page shared by the processes counts once in all, as in a
+        # pod's memory; the summed RSS above counts it in each process that maps it.
+        self.peak_pss_mib = 0.0
 
-    def _total_mib(self) -> float:
-        total = 0
+    def _total_mib(self) -> tuple[float, float]:
+        rss = pss = 0
         for process in [self._root, *self._root.children(recursive=True)]:
-            total += process.memory_info().rss
-        return total / MiB
+            memory = process.memory_full_info()
+            rss, pss = rss + memory.rss, pss + memory.pss
+        return rss / MiB, pss / MiB
 
     def _sample(self) -> None:
         while not self._stop.wait(self._every):
             try:
-                self.peak_mib = max(self.peak_mib, self._total_mib())
+                rss, pss = self._total_mib()
             except psutil.NoSuchProcess:
                 continue  # a child came or went mid-sample; the next sample counts it
+            self.peak_mib = max(self.peak_mib, rss)
+            self.peak_pss_mib = max(self.peak_pss_mib, pss)
 
     def __enter__(self) -> PeakRss:
-        self.idle_mib = self.peak_mib = self._total_mib()
+        self.idle_mib, self.peak_pss_mib = self._total_mib()
+        self.peak_mib = self.idle_mib
         self._thread.start()
         return self
 

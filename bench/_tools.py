@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,12 @@ class Rate:
     failures: int  # non-2xx/3xx answers, socket errors, silence: any makes the run suspect
 
 
-def wrk(url: str, seconds: int, threads: int = 2, connections: int = 64) -> Rate:
+def wrk(
+    url: str, seconds: int, threads: int = 2, connections: int = 64, script: Path | None = None
+) -> Rate:
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script is not None:
+        command[1:1] = ["-s", str(script)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
@@ -90,6 +95,16 @@ def download_mb_per_s(url: str, size: int) -> float:
     return size / seconds / 1e6
 
 
+def parallel_download_mb_per_s(url: str, size: int, streams: int) -> float:
+    """`streams` downloads of one file at once (`curl --parallel`): all their bytes over the
+    wall time of the whole."""
+    targets = [arg for _ in range(streams) for arg in ("-o", "/dev/null", url)]
+    command = ["curl", "-sS", "--fail", "--parallel", "--parallel-max", str(streams), *targets]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)  # its progress bar, not ours
+    return streams * size / (time.perf_counter() - started) / 1e6
+
+
 def upload_form_mb_per_s(url: str, source: Path) -> tuple[float, str]:
     """A multipart upload (`curl -F`); returns the rate and the server's answer."""
     body, seconds = _curl("-F", f"file=@{source}", url)
@@ -99,6 +114,50 @@ def upload_form_mb_per_s(url: str, source: Path) -> tuple[float, str]:
 def upload_put_mb_per_s(url: str, source: Path) -> float:
     _, seconds = _curl("-T", str(source), url)
     return source.stat().st_size / seconds / 1e6
+
+
+def multipart_script(folder: Path, size: int) -> Path:
+    """A wrk script that POSTs a multipart form with one `size`-byte file in it."""
+    script = folder / f"upload-{size}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "multipart/form-data; boundary=fwbbench"\n'
+        'wrk.body = "--fwbbench\\r\\n'
+        'Content-Disposition: form-data; name=\\"file\\"; filename=\\"small.txt\\"\\r\\n'
+        'Content-Type: text/plain\\r\\n\\r\\n" .. string.rep("x", '
+        f"{size}"
+        ') .. "\\r\\n--fwbbench--\\r\\n"\n'
+    )
+    return script
+
+
+@dataclass(frozen=True)
+class Upload:
+    status: int
+    seconds: float
+
+
+def concurrent_uploads(url: str, source: Path, clients: int) -> list[Upload]:
+    """`clients` multipart uploads at once, each curl from its own loopback address
+    (127.0.0.2, 127.0.0.3, …): distinct clients, as far as the server can tell."""
+    marker = "%{http_code} %{time_total}"
+    processes = [
+        subprocess.Popen(
+            [
+                *("curl", "-sS", "-o", "/dev/null", "-w", marker),
+                *("--interface", f"127.0.0.{n + 2}", "-F", f"file=@{source}", url),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(clients)
+    ]
+    answers = []
+    for process in processes:
+        output, _ = process.communicate()
+        status, _, seconds = output.partition(" ")
+        answers.append(Upload(int(status or 0), float(seconds or "nan")))
+    return answers
 
 
 NGINX_CONF = """

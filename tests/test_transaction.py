@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from filewallball.db import after_commit, transaction
+from filewallball.files.models import FileTag
 from tests.conftest import count_rows
 
 pytestmark = pytest.mark.anyio
@@ -54,3 +55,27 @@ async def test_a_rolled_back_block_runs_no_hook(paused: FastAPI, database: Engin
 
     assert ran == []
     assert count_rows(database, "file_tags", "tag_name = 'dropped'") == 0
+
+
+async def test_a_change_added_but_never_flushed_is_committed(
+    paused: FastAPI, database: Engine
+) -> None:
+    # Nothing reached the database inside the block: the commit itself must write it.
+    async with transaction(paused.state.fwb.sessions) as session:
+        session.add(FileTag(tag_name="added", tag_color="#000000"))
+
+    assert count_rows(database, "file_tags", "tag_name = 'added'") == 1
+
+
+async def test_a_block_that_never_reaches_the_database_still_runs_its_hooks(
+    paused: FastAPI,
+) -> None:
+    ran: list[str] = []
+
+    async def hook() -> None:
+        ran.append("ran")
+
+    async with transaction(paused.state.fwb.sessions) as session:
+        after_commit(session, hook)
+
+    assert ran == ["ran"]

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import enum
 import ipaddress
 import os
-import shutil
-import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -16,7 +13,7 @@ import structlog
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from filewallball import migrations
+from filewallball import migrations, serving
 from filewallball.access import audit, keys
 from filewallball.access.roles import Role
 from filewallball.db import create_engine, create_sessionmaker, transaction
@@ -25,7 +22,6 @@ from filewallball.settings import ANY_HOST, Settings, SettingsError, load_settin
 
 cli = typer.Typer(help="FileWallBall: upload a file, get a link.", no_args_is_help=True)
 log = structlog.get_logger("filewallball.cli")
-APP_FACTORY = "filewallball.app:create_app"
 T = TypeVar("T")
 
 
@@ -42,15 +38,6 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
     configure_logging(settings)
     return settings
-
-
-def _share_metrics_between_workers() -> None:
-    """prometheus_client sums several processes through files in one folder."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return
-    folder = tempfile.mkdtemp(prefix="filewallball-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def warn_if_links_follow_any_host(settings: Settings, host: str) -> None:
@@ -92,51 +79,27 @@ def serve(
         raise typer.Exit(2)
     if settings.auto_migrate:
         migrations.upgrade(settings)
-    if workers > 1:
-        _share_metrics_between_workers()
-        if not settings.redis_url:
-            # Private caches would let one worker serve a file another has deleted; the
-            # workers read this from the environment they inherit.
-            os.environ["FWB_MEMORY_CACHE"] = "false"
-            log.warning(
-                "no_shared_cache",
-                detail="several workers without FWB_REDIS_URL: metadata is read from the "
-                "database on every request. Set FWB_REDIS_URL to cache it for all workers.",
-            )
+    if workers > 1 and not settings.redis_url:
+        # Private caches would let one worker serve a file another has deleted; the workers
+        # read this from the environment they inherit.
+        os.environ["FWB_MEMORY_CACHE"] = "false"
+        log.warning(
+            "no_shared_cache",
+            detail="several workers without FWB_REDIS_URL: metadata is read from the "
+            "database on every request. Set FWB_REDIS_URL to cache it for all workers.",
+        )
     warn_if_links_follow_any_host(settings, host)
     log.info("serving", url=f"http://{host}:{port}", server=server.value, workers=workers)
-    if server is Server.granian:
-        from granian.constants import Interfaces
-        from granian.http import HTTP1Settings
-        from granian.log import LogLevels
-        from granian.server import Server as Granian
-
-        Granian(
-            APP_FACTORY,
-            factory=True,
-            interface=Interfaces.ASGI,
-            address=host,
-            port=port,
-            workers=workers,
-            http1_settings=HTTP1Settings(header_read_timeout=10_000),
-            log_access=False,  # the app writes its own request lines, with their request id
-            log_level=LogLevels(settings.log_level),
-            log_dictconfig=logging_config(settings),
-        ).serve()
-    else:
-        import uvicorn
-
-        uvicorn.run(
-            APP_FACTORY,
-            factory=True,
+    serving.become(
+        serving.Plan(
             host=host,
             port=port,
             workers=workers,
-            access_log=False,
-            log_config=logging_config(settings),
+            server=server.value,
             log_level=settings.log_level,
-            timeout_keep_alive=5,
+            log_config=logging_config(settings),
         )
+    )
 
 
 @cli.command()

@@ -96,6 +96,21 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# Where a read finds its session: the caller's own (inside a write), or the factory, for a short
+# session opened only if the read reaches the database at all.
+Reader = AsyncSession | async_sessionmaker[AsyncSession]
+
+
+@asynccontextmanager
+async def reading(reader: Reader) -> AsyncIterator[AsyncSession]:
+    """A session to read with: the caller's, or one of its own that closes with the block."""
+    if isinstance(reader, AsyncSession):
+        yield reader
+        return
+    async with reader() as session:
+        yield session
+
+
 AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT = "after_commit"
 
@@ -104,21 +119,30 @@ _AFTER_COMMIT = "after_commit"
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """The one place that commits: the block's work commits when it ends and rolls back if it
     raises. Services only flush; what must follow a commit they register with `after_commit`."""
-    async with sessions() as session:
-        try:
-            yield session
+    session = sessions()
+    try:
+        yield session
+        # A block that never reached the database (a read the cache answered) has nothing to
+        # commit or close: each would cost a trip through SQLAlchemy's greenlet.
+        touched = session.in_transaction()  # begun by any query, flush or `add`
+        if touched:
             await session.commit()
-        except BaseException:
-            session.info.pop(_AFTER_COMMIT, None)
+    except BaseException:
+        session.info.pop(_AFTER_COMMIT, None)
+        try:
             await session.rollback()
-            raise
-        for hook in session.info.pop(_AFTER_COMMIT, []):
-            try:
-                await hook()
-            except Exception:
-                # The change is committed: the caller must hear that it succeeded, and the
-                # other hooks still run. What did not follow is logged.
-                log.exception("after_commit_failed", hook=getattr(hook, "__qualname__", "?"))
+        finally:
+            await session.close()
+        raise
+    if touched:
+        await session.close()
+    for hook in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            await hook()
+        except Exception:
+            # The change is committed: the caller must hear that it succeeded, and the other
+            # hooks still run. What did not follow is logged.
+            log.exception("after_commit_failed", hook=getattr(hook, "__qualname__", "?"))
 
 
 def after_commit(session: AsyncSession, hook: AfterCommit) -> None:

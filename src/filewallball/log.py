@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging.config
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from filewallball.settings import Settings
+if TYPE_CHECKING:  # the serving process renders logs without loading the settings' libraries
+    from filewallball.settings import Settings
 
 # The ASGI servers' own loggers: no handlers of their own, everything through the root's.
 SERVER_LOGGERS = ("_granian", "uvicorn", "uvicorn.error")

@@ -30,7 +30,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball import metrics, rollup
-from filewallball.db import transaction, utcnow
+from filewallball.db import Reader, transaction, utcnow
 from filewallball.files import repository
 from filewallball.files.counts import ShownCounts
 
@@ -104,10 +104,10 @@ class ActivityWriter:
         """Events accepted and not yet committed."""
         return len(self._pending)
 
-    async def shown_counts(self, session: AsyncSession, file_pk: int) -> tuple[int, int]:
+    async def shown_counts(self, reader: Reader, file_pk: int) -> tuple[int, int]:
         """(views, downloads) of a file as its details show them: all this process has
         written, and what the others wrote up to COUNTS_MAX_AGE ago."""
-        return await self._shown.of(session, file_pk)
+        return await self._shown.of(reader, file_pk)
 
     def add(self, event: Event) -> None:
         """Take an event; never waits. Dropped (and counted) when the buffer is full."""

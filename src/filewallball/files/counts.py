@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cachetools import TTLCache
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from filewallball.db import Reader, reading
 from filewallball.files import repository
 
 MAX_FILES = 10_000  # entries kept; the least recently used go first
@@ -26,13 +26,14 @@ class ShownCounts:
         # from before it, and is not kept.
         self._generation = 0
 
-    async def of(self, session: AsyncSession, file_pk: int) -> tuple[int, int]:
+    async def of(self, reader: Reader, file_pk: int) -> tuple[int, int]:
         """(views, downloads) of a file, at most `max_age` old."""
         counts = self._entries.get(file_pk)
         if counts is not None:
             return counts
         generation = self._generation
-        counts = await repository.counters(session, file_pk)
+        async with reading(reader) as session:
+            counts = await repository.counters(session, file_pk)
         if generation == self._generation:
             self._entries[file_pk] = counts
         return counts

@@ -133,15 +133,16 @@ async def upload(
     responses={**AUTH, **FILE_NOT_FOUND, **DATABASE_DOWN},
 )
 async def file_info(
-    file_id: str,
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    client: ClientDep,
-    actor: ActorDep,
+    file_id: str, request: Request, state: StateDep, client: ClientDep, actor: ActorDep
 ) -> FileDetails:
     return await service.describe(
-        session, state.cache, state.activity, file_id, actor, client, base_url(state, request)
+        state.sessions,
+        state.cache,
+        state.activity,
+        file_id,
+        actor,
+        client,
+        base_url(state, request),
     )
 
 
@@ -172,15 +173,10 @@ DOWNLOAD_ROUTE: dict[str, Any] = {
 @router.get("/download/{file_id}", operation_id="download_file", **DOWNLOAD_ROUTE)
 @router.head("/download/{file_id}", operation_id="download_file_head", **DOWNLOAD_ROUTE)
 async def download(
-    file_id: str,
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    client: ClientDep,
-    actor: ActorDep,
+    file_id: str, request: Request, state: StateDep, client: ClientDep, actor: ActorDep
 ) -> Response:
     return await service.download(
-        session,
+        state.sessions,
         state.activity,
         state.cache,
         state.storage,
@@ -215,11 +211,9 @@ async def download(
         **DATABASE_DOWN,
     },
 )
-async def view(
-    file_id: str, state: StateDep, session: SessionDep, client: ClientDep, actor: ActorDep
-) -> Response:
+async def view(file_id: str, state: StateDep, client: ClientDep, actor: ActorDep) -> Response:
     preview = await service.preview(
-        session,
+        state.sessions,
         state.cache,
         state.storage,
         state.activity,

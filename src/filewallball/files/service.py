@@ -22,7 +22,7 @@ from filewallball import metrics, rollup
 from filewallball.access.keys import hash_secret
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache, CacheUnavailable
-from filewallball.db import after_commit, transaction
+from filewallball.db import Reader, after_commit, reading, transaction
 from filewallball.errors import Forbidden, NotFound, ServiceUnavailable, UnsupportedMediaType
 from filewallball.files import repository
 from filewallball.files.activity import ActivityWriter, Download, View
@@ -139,15 +139,16 @@ def visible(stored: StoredFile, actor: Actor) -> bool:
     return stored.is_public and actor.can(Permission.read)
 
 
-async def find_file(session: AsyncSession, cache: Cache, file_id: str, actor: Actor) -> StoredFile:
-    """A live file the actor may see, or NotFound: another's private file does not exist."""
-    stored = await _cached_file(session, cache, file_id)
+async def find_file(reader: Reader, cache: Cache, file_id: str, actor: Actor) -> StoredFile:
+    """A live file the actor may see, or NotFound: another's private file does not exist.
+    Reads pass the session factory: when the cache answers, no session is opened at all."""
+    stored = await _cached_file(reader, cache, file_id)
     if not visible(stored, actor):
         raise NotFound("No file has this id.")
     return stored
 
 
-async def _cached_file(session: AsyncSession, cache: Cache, file_id: str) -> StoredFile:
+async def _cached_file(reader: Reader, cache: Cache, file_id: str) -> StoredFile:
     """A live file's metadata, from the cache when it has it. A cache outage costs only speed."""
     file_id = canonical_id(file_id)
     key = _cache_key(file_id)
@@ -161,10 +162,11 @@ async def _cached_file(session: AsyncSession, cache: Cache, file_id: str) -> Sto
         metrics.CACHE_HITS.inc()
         return StoredFile.model_validate_json(cached)
     metrics.CACHE_MISSES.inc()
-    file = await repository.live_file(session, file_id)
-    if file is None:
-        raise NotFound("No file has this id.")
-    stored = snapshot(file)
+    async with reading(reader) as session:
+        file = await repository.live_file(session, file_id)
+        if file is None:
+            raise NotFound("No file has this id.")
+        stored = snapshot(file)
     if cached is None:
         try:
             await cache.add(key, stored.model_dump_json().encode())
@@ -198,7 +200,7 @@ def _view(stored: StoredFile, view_type: str, actor: Actor, client: Client) -> V
 
 
 async def describe(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     cache: Cache,
     activity: ActivityWriter,
     file_id: str,
@@ -209,9 +211,9 @@ async def describe(
     """The file's details. Its counts are those written so far (events wait up to an
     interval in each process's writer, and other processes' show up to a second late), plus
     this very view."""
-    stored = await find_file(session, cache, file_id, actor)
+    stored = await find_file(sessions, cache, file_id, actor)
     activity.add(_view(stored, "info", actor, client))
-    views, downloads = await activity.shown_counts(session, stored.id)
+    views, downloads = await activity.shown_counts(sessions, stored.id)
     return details(stored, base_url, views + 1, downloads)
 
 
@@ -227,7 +229,7 @@ def decode_text(data: bytes) -> str:
 
 
 async def preview(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     cache: Cache,
     storage: Storage,
     activity: ActivityWriter,
@@ -237,7 +239,7 @@ async def preview(
     limit: int,
 ) -> TextPreview | StoredFile:
     """The start of a text file, decoded; or, for a raster image, the file to show as it is."""
-    stored = await find_file(session, cache, file_id, actor)
+    stored = await find_file(sessions, cache, file_id, actor)
     raster = is_raster(stored.mime_type)
     if not raster and not is_textual(stored.mime_type):
         raise UnsupportedMediaType(
@@ -307,7 +309,7 @@ async def set_visibility(
 
 
 async def download(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     activity: ActivityWriter,
     cache: Cache,
     storage: Storage,
@@ -318,7 +320,7 @@ async def download(
     headers: Headers,
     client: Client,
 ) -> CountedStreamResponse:
-    stored = await find_file(session, cache, file_id, actor)
+    stored = await find_file(sessions, cache, file_id, actor)
     if not await storage.exists(stored.storage_key):
         # Found before the headers go out, so the client never gets a 200 with no body.
         log.error("blob_missing", file_id=stored.file_id, key=stored.storage_key)

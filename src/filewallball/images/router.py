@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from filewallball.deps import ActorDep, SessionDep, StateDep
+from filewallball.deps import ActorDep, StateDep
 from filewallball.errors import AUTH, FILE_NOT_FOUND, problem_response
 from filewallball.files.download import DOWNLOAD_CSP
 from filewallball.images import service
@@ -42,11 +42,12 @@ async def thumbnail(
     file_id: str,
     request: Request,
     state: StateDep,
-    session: SessionDep,
     actor: ActorDep,
     size: Annotated[Size, Query()] = Size.small,
 ) -> Response:
-    stored = await service.thumbnail(session, state.cache, state.storage, file_id, actor, size)
+    stored = await service.thumbnail(
+        state.sessions, state.cache, state.storage, file_id, actor, size
+    )
     etag = f'"{stored.sha256[:32]}-{size.value}"'
     headers = {
         "ETag": etag,

@@ -132,7 +132,7 @@ async def thumbnail_given_up(
 
 
 async def thumbnail(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     cache: Cache,
     storage: Storage,
     file_id: str,
@@ -140,7 +140,7 @@ async def thumbnail(
     size: str,
 ) -> StoredFile:
     """The file whose thumbnail of `size` may be sent, or why not."""
-    stored = await files_service.find_file(session, cache, file_id, actor)
+    stored = await files_service.find_file(sessions, cache, file_id, actor)
     if stored.thumbnail_status == "pending":
         raise ThumbnailPending(
             "The thumbnail is being made. Try again in a moment.", headers={"Retry-After": "2"}
