@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import structlog
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import mysql
@@ -129,9 +130,9 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
             await session.commit()
     except BaseException:
         session.info.pop(_AFTER_COMMIT, None)
-        try:
-            await session.rollback()
-        finally:
+        # Closing rolls back and gives the connection back to the pool. Shielded, as
+        # SQLAlchemy's own `async with` exit is: a cancelled request must not keep it.
+        with anyio.CancelScope(shield=True):
             await session.close()
         raise
     if touched:

@@ -43,9 +43,11 @@ def become(plan: Plan) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     # Our own interpreter and module, and the plan as one argument: no shell, nothing to quote.
+    # -P: the folder the service starts in is not put on the module path, where a stray
+    # json.py or granian.py would shadow the real one.
     os.execv(  # noqa: S606
         sys.executable,
-        [sys.executable, "-m", "filewallball.serving", json.dumps(asdict(plan))],
+        [sys.executable, "-P", "-m", "filewallball.serving", json.dumps(asdict(plan))],
     )
 
 

@@ -93,6 +93,7 @@ class ActivityWriter:
         self._batch_size = batch_size
         self._capacity = capacity
         self._pending: list[Event] = []
+        self._in_flight = 0  # events at the front of _pending that a batch is writing now
         self._lock = asyncio.Lock()  # one batch at a time: the loop, `flush` and `close`
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -119,7 +120,8 @@ class ActivityWriter:
                 log.warning("activity_dropped", pending=len(self._pending))
             return
         self._pending.append(event)
-        if len(self._pending) >= self._batch_size:
+        # A full batch beside the one being written wakes the writer early.
+        if len(self._pending) - self._in_flight >= self._batch_size:
             self._wake.set()
 
     def start(self) -> None:
@@ -156,7 +158,11 @@ class ActivityWriter:
 
     async def _write_front(self, at_most: int) -> int:
         batch = self._pending[: min(at_most, self._batch_size)]
-        await _write(self._sessions, batch)
+        self._in_flight = len(batch)
+        try:
+            await _write(self._sessions, batch)
+        finally:
+            self._in_flight = 0
         # Only this (locked) code removes events, and only from the front: new ones were
         # appended behind the batch meanwhile.
         del self._pending[: len(batch)]

@@ -19,6 +19,7 @@ class Admission:
     filename: str
     extension: str
     category_id: int
+    category: str
     size_limit: int
     declared_mime_type: str | None  # the extension rule's type, a hint for sniffing
 
@@ -49,10 +50,8 @@ async def admit(
     # so a slow client never holds one of the pool's few connections for minutes.
     async with transaction(sessions) as session:
         rule = await repository.extension_rule(session, extension) if extension else None
-        if rule is None:
-            category_id = (await repository.category_named(session, "other")).id
-        else:
-            category_id = rule.category_id
+        category = rule.category if rule else await repository.category_named(session, "other")
+        category_id, category_name = category.id, category.name
     if rule is not None and not rule.is_allowed:
         raise UnsupportedMediaType(f"Files of type .{extension} are not accepted.")
     limit = max_file_size
@@ -63,6 +62,7 @@ async def admit(
         filename=filename,
         extension=extension,
         category_id=category_id,
+        category=category_name,
         size_limit=limit,
         declared_mime_type=rule.mime_type if rule else None,
     )
