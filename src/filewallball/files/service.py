@@ -69,7 +69,9 @@ def _cache_key(file_id: str) -> str:
     return f"file:{file_id}"
 
 
-def snapshot(file: File) -> StoredFile:
+def snapshot(file: File, category: str | None = None) -> StoredFile:
+    """The cached form of a file's row. `category`: its name when the caller knows it and the
+    relationship was never loaded (a row just written)."""
     return StoredFile(
         id=file.id,
         file_id=file.file_uuid,
@@ -80,7 +82,7 @@ def snapshot(file: File) -> StoredFile:
         sha256=file.sha256,
         md5=file.file_hash,
         storage_key=file.storage_path,
-        category=file.category.name,
+        category=category if category is not None else file.category.name,
         is_public=file.is_public,
         owner_key_pk=file.owner_key_id,
         delete_token_hash=file.delete_token_hash,
@@ -88,7 +90,7 @@ def snapshot(file: File) -> StoredFile:
         width=file.width,
         height=file.height,
         image_format=file.image_format,
-        tags=[tag.tag_name for tag in file.tags],
+        tags=sorted(tag.tag_name for tag in file.tags),  # as loaded; as assigned, in any order
         created_at=file.created_at,
         updated_at=file.updated_at,
     )

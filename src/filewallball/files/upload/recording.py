@@ -18,6 +18,7 @@ from filewallball.files import repository
 from filewallball.files.models import File
 from filewallball.files.naming import is_raster
 from filewallball.files.schemas import StoredFile
+from filewallball.files.service import snapshot
 from filewallball.files.upload.accounting import Attempt
 from filewallball.files.upload.landing import LandedBlob
 from filewallball.files.visibility import require_allowed
@@ -92,25 +93,4 @@ async def _describe(
     await repository.record_upload(session, attempt.log_row(file.id, "completed"), who=attempt.who)
     # Built from what this block wrote, not read back: two queries fewer while the upload's
     # transaction holds its locks.
-    return StoredFile(
-        id=file.id,
-        file_id=file.file_uuid,
-        filename=file.original_filename,
-        extension=file.file_extension,
-        mime_type=file.mime_type,
-        size=file.file_size,
-        sha256=file.sha256,
-        md5=None,
-        storage_key=file.storage_path,
-        category=admission.category,
-        is_public=file.is_public,
-        owner_key_pk=file.owner_key_id,
-        delete_token_hash=file.delete_token_hash,
-        thumbnail_status=file.thumbnail_status,
-        width=None,
-        height=None,
-        image_format=None,
-        tags=sorted(tag.tag_name for tag in file.tags),
-        created_at=file.created_at,
-        updated_at=file.updated_at,
-    )
+    return snapshot(file, category=admission.category)
