@@ -41,6 +41,29 @@ async def test_set_get_delete(cache: Cache) -> None:
     await cache.ping()
 
 
+async def test_add_keeps_what_is_there(cache: Cache) -> None:
+    await cache.add("k", b"first")
+    await cache.add("k", b"second")
+    assert await cache.get("k") == b"first"
+
+
+async def test_replace_swaps_only_the_expected_value(cache: Cache) -> None:
+    await cache.replace("k", b"mark", b"value")
+    assert await cache.get("k") is None  # nothing was there to swap
+    await cache.set("k", b"mark")
+    await cache.replace("k", b"other mark", b"value")
+    assert await cache.get("k") == b"mark"
+    await cache.replace("k", b"mark", b"value")
+    assert await cache.get("k") == b"value"
+
+
+async def test_a_replaced_value_expires_after_the_ttl(cache: Cache) -> None:
+    await cache.set("k", b"mark", ttl=60)
+    await cache.replace("k", b"mark", b"value")
+    await asyncio.sleep(1.2)
+    assert await cache.get("k") is None
+
+
 async def test_entries_expire_after_the_ttl(cache: Cache) -> None:
     await cache.set("k", b"value")
     await asyncio.sleep(1.2)
@@ -49,7 +72,14 @@ async def test_entries_expire_after_the_ttl(cache: Cache) -> None:
 
 async def test_unreachable_redis_raises_cache_unavailable() -> None:
     cache = RedisCache("redis://127.0.0.1:1/0", ttl=5)
-    for operation in (cache.get("k"), cache.set("k", b"v"), cache.delete("k"), cache.ping()):
+    operations = (
+        cache.get("k"),
+        cache.set("k", b"v"),
+        cache.replace("k", b"v", b"w"),
+        cache.delete("k"),
+        cache.ping(),
+    )
+    for operation in operations:
         with pytest.raises(CacheUnavailable):
             await operation
     await cache.close()
@@ -60,6 +90,7 @@ async def test_without_memory_cache_nothing_is_kept() -> None:
     assert cache.name == "none"
     await cache.set("k", b"value")
     await cache.add("k", b"value")
+    await cache.replace("k", b"value", b"other")
     assert await cache.get("k") is None
 
 

@@ -183,7 +183,7 @@ async def purge_file(
     if file is None:
         raise NotFound("No file has this id.")
     key = file.storage_path
-    await files_service.forget(cache, file.file_uuid)
+    await files_service.hold(cache, file.file_uuid)
     await repository.purge(session, file.id)
     await audit("purge", file_id)
 

@@ -21,6 +21,10 @@ class Cache(Protocol):
     async def add(self, key: str, value: bytes) -> None:
         """Store with the configured TTL unless the key is present. Raises CacheUnavailable."""
 
+    async def replace(self, key: str, expected: bytes, value: bytes) -> None:
+        """Store with the configured TTL only if the key holds exactly `expected` now, in one
+        step: a value written in between wins. Raises CacheUnavailable."""
+
     async def delete(self, key: str) -> None:
         """Raises CacheUnavailable: a failed invalidation must not pass silently."""
 

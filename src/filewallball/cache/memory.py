@@ -31,6 +31,11 @@ class MemoryCache:
         if self._entries.get(key) is None:
             self._entries[key] = (self._ttl, value)
 
+    async def replace(self, key: str, expected: bytes, value: bytes) -> None:
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] == expected:
+            self._entries[key] = (self._ttl, value)
+
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)
 

@@ -19,6 +19,9 @@ class PassThroughCache:
     async def add(self, key: str, value: bytes) -> None:
         return None
 
+    async def replace(self, key: str, expected: bytes, value: bytes) -> None:
+        return None
+
     async def delete(self, key: str) -> None:
         return None
 

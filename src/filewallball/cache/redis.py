@@ -11,6 +11,13 @@ from filewallball import _redis
 from filewallball.cache.base import CacheUnavailable
 
 KEY_PREFIX = "fwb:"
+# Compare and set in one step on the server: nothing can be written between the two.
+_REPLACE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return false
+"""
 
 
 class RedisCache:
@@ -22,6 +29,7 @@ class RedisCache:
         self._redis = _redis.connect(url, health_check_interval=10)
         self._breaker = _redis.Breaker()
         self._ttl = ttl
+        self._replace = self._redis.register_script(_REPLACE)
 
     async def _call(self, command: Callable[[], Awaitable[Any]], *, always: bool = False) -> Any:
         if self._breaker.open and not always:
@@ -43,6 +51,11 @@ class RedisCache:
 
     async def add(self, key: str, value: bytes) -> None:
         await self._call(lambda: self._redis.set(KEY_PREFIX + key, value, ex=self._ttl, nx=True))
+
+    async def replace(self, key: str, expected: bytes, value: bytes) -> None:
+        await self._call(
+            lambda: self._replace(keys=[KEY_PREFIX + key], args=[expected, value, self._ttl])
+        )
 
     async def delete(self, key: str) -> None:
         await self._call(lambda: self._redis.delete(KEY_PREFIX + key))

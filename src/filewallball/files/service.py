@@ -59,10 +59,15 @@ def canonical_id(file_id: str) -> str:
     return str(parsed)
 
 
-# Written over a file's entry when it changes. While it lives, readers go to the database and
-# may not cache: a reader that loaded the row just before the change cannot put it back.
-STALE = b"\x00stale"
-STALE_SECONDS = 10
+# Marks written over a file's cached entry (JSON never starts with a NUL byte). While a write
+# is under way its entry is HELD: readers go to the database and cache nothing, so a reader
+# that loaded the row just before the change cannot put it back. Once the change is committed
+# the entry is marked STALE, with a mark of its own: the first reader to load the row may swap
+# the mark for it, unless another write marked the entry again in between.
+MARK = b"\x00"
+HELD = MARK + b"held"
+STALE = MARK + b"stale:"
+MARK_SECONDS = 10
 
 
 def _cache_key(file_id: str) -> str:
@@ -160,7 +165,7 @@ async def _cached_file(reader: Reader, cache: Cache, file_id: str) -> StoredFile
         metrics.CACHE_ERRORS.inc()
         log.warning("cache_unavailable", operation="get", error=str(exc))
         cached = None
-    if cached is not None and cached != STALE:
+    if cached is not None and not cached.startswith(MARK):
         metrics.CACHE_HITS.inc()
         return StoredFile.model_validate_json(cached)
     metrics.CACHE_MISSES.inc()
@@ -169,25 +174,36 @@ async def _cached_file(reader: Reader, cache: Cache, file_id: str) -> StoredFile
         if file is None:
             raise NotFound("No file has this id.")
         stored = snapshot(file)
-    if cached is None:
-        try:
+    try:
+        if cached is None:
             await cache.add(key, stored.model_dump_json().encode())
-        except CacheUnavailable:
-            metrics.CACHE_ERRORS.inc()
+        elif cached.startswith(STALE):
+            await cache.replace(key, cached, stored.model_dump_json().encode())
+    except CacheUnavailable:
+        metrics.CACHE_ERRORS.inc()
     return stored
 
 
-async def forget(cache: Cache, file_id: str) -> None:
-    """Mark a file's cached metadata stale; a write must not go on if other replicas could keep
-    serving the old one."""
+async def _mark(cache: Cache, file_id: str, mark: bytes) -> None:
     try:
-        await cache.set(_cache_key(file_id), STALE, ttl=STALE_SECONDS)
+        await cache.set(_cache_key(file_id), mark, ttl=MARK_SECONDS)
     except CacheUnavailable as exc:
         metrics.CACHE_ERRORS.inc()
         log.error("cache_invalidation_failed", file_id=file_id, error=str(exc))
         raise ServiceUnavailable(
             "The shared cache cannot be reached, so the change cannot be made safely. Try again."
         ) from None
+
+
+async def hold(cache: Cache, file_id: str) -> None:
+    """Before a write to a file: no reader caches it until the write is over. A write must not
+    go on if other replicas could keep serving the old metadata."""
+    await _mark(cache, file_id, HELD)
+
+
+async def forget(cache: Cache, file_id: str) -> None:
+    """Once a write to a file is committed: the next reader loads and caches the new metadata."""
+    await _mark(cache, file_id, STALE + uuid.uuid4().hex.encode())
 
 
 def _view(stored: StoredFile, view_type: str, actor: Actor, client: Client) -> View:
@@ -292,8 +308,8 @@ async def delete_file(
     if not may_manage(stored, actor, delete_token):
         raise Forbidden("Only the file's owner or an admin may delete it.")
     file_id = stored.file_id
-    # Invalidate before and after the commit: a reader between the two cannot re-cache it.
-    await forget(cache, file_id)
+    # Held during the write, forgotten after the commit: no reader can cache the old row.
+    await hold(cache, file_id)
     await repository.soft_delete(session, stored.id)
     after_commit(session, lambda: forget(cache, file_id))
 
@@ -304,7 +320,7 @@ async def set_visibility(
     stored = await find_file(session, cache, file_id, actor)
     if not may_manage(stored, actor):
         raise Forbidden("Only the file's owner or an admin may change who sees it.")
-    await forget(cache, stored.file_id)
+    await hold(cache, stored.file_id)
     await repository.set_public(session, stored.id, is_public)
     after_commit(session, lambda: forget(cache, stored.file_id))
     return stored.model_copy(update={"is_public": is_public})
@@ -387,12 +403,10 @@ async def download(
 
 
 async def refresh(cache: Cache, file_id: str) -> None:
-    """After a background job filled in facts (MD5, image size): mark the entry stale, as a
-    write does. Deleting it instead would also delete a stale mark a concurrent write set."""
-    try:
-        await cache.set(_cache_key(file_id), STALE, ttl=STALE_SECONDS)
-    except CacheUnavailable:
-        metrics.CACHE_ERRORS.inc()
+    """After a background job filled in facts (MD5, image size): forget the entry, as a
+    committed write does. Deleting it instead would also delete a mark a concurrent write set."""
+    with contextlib.suppress(ServiceUnavailable):  # the facts only add to what is shown
+        await forget(cache, file_id)
 
 
 async def md5_job(

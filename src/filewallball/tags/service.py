@@ -31,7 +31,7 @@ async def change(
     stored = await files_service.find_file(session, cache, file_id, actor)
     if not files_service.may_manage(stored, actor):
         raise Forbidden("Only the file's owner or an admin may change its tags.")
-    await files_service.forget(cache, stored.file_id)
+    await files_service.hold(cache, stored.file_id)
     if replace is not None:
         tags = await files_repository.tags_named(session, normalise_tags(replace))
         await repository.unlink(session, stored.id, keep=tags)
