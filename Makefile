@@ -18,8 +18,14 @@ sync: uv
 run: sync ## Serve on http://127.0.0.1:8000 with SQLite and ./data (no other server needed)
 	$(UV) run filewallball serve
 
-test: lint typecheck ## Lint, type-check and run the whole test suite
+# The API suite runs a second time on S3 (a moto server the tests start), on SQLite only: the
+# database makes no difference to where the bytes go.
+S3_SUITE := tests/files tests/images tests/admin tests/access tests/tags tests/stats \
+	tests/test_crash.py tests/test_health.py tests/test_errors.py tests/test_server.py
+
+test: lint typecheck ## Lint, type-check and run the whole test suite (then the API on S3)
 	$(UV) run pytest
+	FWB_TEST_STORAGE=s3 FWB_TEST_BACKENDS=sqlite $(UV) run pytest -q $(S3_SUITE)
 
 lint: sync ## ruff check and format check
 	$(UV) run ruff check src tests bench
@@ -38,4 +44,5 @@ migrate: sync ## Bring the database (FWB_DATABASE_URL) to the latest schema
 bench: sync ## Benchmarks: ratios against references measured in the same run (bench/README.md)
 	$(UV) run python bench/suite.py
 	$(UV) run python bench/server_choice.py
+	$(UV) run python bench/s3_clients.py
 	$(UV) run python bench/health_under_load.py

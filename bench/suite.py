@@ -3,7 +3,8 @@
 Request rates (wrk) against a bare FastAPI endpoint on the same ASGI server; 100 MiB
 downloads and uploads (curl) against nginx and copyparty; 100 concurrent uploads against a
 time budget; the server's CPU time per request against the bare app's; its peak memory
-against its budget. Each pair is measured round after round, and the table shows the median
+against its budget; 100 MiB each way with the blobs on S3 (moto's server) against local
+storage. Each pair is measured round after round, and the table shows the median
 ratio and its spread. On SQLite + local storage, and on MariaDB + Redis when
 FWB_BENCH_DATABASE_URL and FWB_BENCH_REDIS_URL are set (that database and Redis db are
 emptied first).
@@ -39,6 +40,7 @@ from _tools import (
     upload_put_mb_per_s,
     wrk,
 )
+from s3_clients import BUCKET, CREDENTIALS, REGION, moto_server
 
 BIG = 100 * 1024 * 1024
 SMALL = 10 * 1000
@@ -207,6 +209,42 @@ def many_uploads(ours: Live, scratch: Path, backend: str, rounds: int) -> list[R
     return [row]
 
 
+def on_s3(scratch: Path, source: Path, rounds: int) -> list[Row]:
+    """100 MiB each way with the blobs on S3 (moto's server), against the same app on local
+    storage: S3 downloads pass through the app, local ones go to the kernel."""
+    local_home, s3_home = scratch / "s3-local", scratch / "s3"
+    local_home.mkdir()
+    s3_home.mkdir()
+    with moto_server() as endpoint:
+        s3 = {
+            "FWB_STORAGE": "s3",
+            "FWB_S3_BUCKET": BUCKET,
+            "FWB_S3_ENDPOINT_URL": endpoint,
+            "FWB_S3_REGION": REGION,
+            **CREDENTIALS,
+        }
+        with (
+            filewallball(local_home, **OUT_OF_REACH) as local,
+            filewallball(s3_home, **OUT_OF_REACH, **s3) as ours,
+            PeakRss(ours.pid) as memory,
+        ):
+            downloads = Row("sqlite + s3", "100 MiB download", "MB/s", "local storage", None)
+            uploads = Row("sqlite + s3", "100 MiB upload", "MB/s", "local storage", None)
+            stored: dict[str, str] = {}
+            for _ in range(rounds):
+                for server, row in ((local, uploads.theirs), (ours, uploads.ours)):
+                    rate, answer = upload_form_mb_per_s(f"{server.url}/upload", source)
+                    row.append(rate)
+                    stored[server.url] = json.loads(answer)["file_id"]
+            for _ in range(rounds):
+                for server, row in ((local, downloads.theirs), (ours, downloads.ours)):
+                    url = f"{server.url}/download/{stored[server.url]}"
+                    row.append(download_mb_per_s(url, BIG))
+        peak = Row("sqlite + s3", "peak RSS, the above", "MiB", "budget", 1.0, at_least=False)
+        peak.ours, peak.theirs = [memory.peak_mib], [200.0]
+    return [downloads, uploads, peak]
+
+
 def backends() -> Iterator[tuple[str, dict[str, str]]]:
     yield "sqlite + local", {}
     database, redis_url = (
@@ -282,6 +320,8 @@ def main() -> None:
             if can_rate:
                 rows += two_workers(home, env, reference, files, backend, args.rounds)
             (shared / files.small.name).unlink()
+        if can_transfer:
+            rows += on_s3(scratch, source, transfer_rounds)
     about["load_after"] = [round(load, 2) for load in os.getloadavg()]
     print(table(rows))
     print(f"\nsaved {save(rows, about)} (and .json)")

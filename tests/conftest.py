@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ from filewallball.storage import Storage, create_storage
 IN_CI = os.environ.get("CI", "").lower() == "true"
 MARIADB_URL = os.environ.get("FWB_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FWB_TEST_REDIS_URL")
+# The suite runs on local storage; FWB_TEST_STORAGE=s3 runs it again on the S3 server below,
+# and FWB_TEST_BACKENDS=sqlite keeps that second run to one database.
+STORAGE = os.environ.get("FWB_TEST_STORAGE", "local")
+BACKENDS = os.environ.get("FWB_TEST_BACKENDS", "sqlite,mariadb").split(",")
+
+
+def local_storage_only(why: str) -> pytest.MarkDecorator:
+    """For a test about what only local storage has: files, folders, the kernel's sendfile."""
+    return pytest.mark.skipif(STORAGE != "local", reason=f"local storage only: {why}")
+
+
 T = TypeVar("T")
 # Tables that tests fill; the seeded catalogue (categories, extensions) stays.
 DATA_TABLES = (
@@ -69,7 +81,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session", params=["sqlite", "mariadb"])
+@pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "filewallball.db"
@@ -246,6 +258,56 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+S3_BUCKET = "filewallball-test"
+
+
+@pytest.fixture(autouse=True)
+def _storage_chosen_by_the_run(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Under FWB_TEST_STORAGE=s3 every app, and every server a test starts, stores its blobs
+    in a folder of the test bucket of its own test."""
+    if STORAGE != "s3":
+        return
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    for name, value in {
+        "FWB_STORAGE": "s3",
+        "FWB_S3_BUCKET": S3_BUCKET,
+        "FWB_S3_ENDPOINT_URL": request.getfixturevalue("s3_endpoint"),
+        "FWB_S3_REGION": "us-east-1",
+        "FWB_S3_PREFIX": f"api/{tmp_path.name}",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 endpoint over HTTP on 127.0.0.1 (moto's server mode), holding S3_BUCKET."""
+    import boto3  # the tests' own S3 client, to look at what the app stored
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        os.environ[name] = value
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.create_bucket(Bucket=S3_BUCKET)
+            break
+        except Exception:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("the S3 server (moto) did not start")
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
 
 
 # The industry's harmless test file: every scanner must call it a virus.

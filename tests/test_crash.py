@@ -9,12 +9,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import boto3
 import httpx
 import psutil
 import pytest
 from sqlalchemy import Engine, text
 
-from filewallball.storage import Storage
+from filewallball.storage import Storage, create_storage
+from filewallball.storage.s3 import S3Storage
 from tests.conftest import Backend, blob_keys, on_storage, partial_writes_left
 from tests.test_server import LiveServer, MiB, open_temporaries, start_server
 
@@ -30,6 +32,20 @@ def kill_9(live: LiveServer) -> None:
     for process in [*root.children(recursive=True), root]:
         process.kill()
     live.process.wait(timeout=10)
+
+
+def uploads_in_flight(live: LiveServer) -> int:
+    """Uploads the server is writing right now, seen from outside: its open temporaries on
+    local storage, the multipart uploads begun in the bucket on S3."""
+    if live.settings.storage != "s3":
+        return open_temporaries(live)
+    storage = create_storage(live.settings)
+    assert isinstance(storage, S3Storage)
+    bucket = boto3.client(
+        "s3", endpoint_url=live.settings.s3_endpoint_url, region_name=live.settings.s3_region
+    )
+    listing = bucket.list_multipart_uploads(Bucket=storage.bucket, Prefix=storage.prefix)
+    return len(listing.get("Uploads", []))
 
 
 def swept_lines(log: Path) -> list[dict[str, object]]:
@@ -68,9 +84,9 @@ def test_kill_9_mid_upload_then_restart_leaves_no_temporary_and_no_orphan(
     ]
     try:
         deadline = time.monotonic() + 60
-        while open_temporaries(live) < UPLOADS and time.monotonic() < deadline:
+        while uploads_in_flight(live) < UPLOADS and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert open_temporaries(live) == UPLOADS
+        assert uploads_in_flight(live) == UPLOADS
         kill_9(live)
     finally:
         for client in clients:

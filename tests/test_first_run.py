@@ -15,7 +15,7 @@ import pytest
 
 from filewallball.settings import Settings
 from filewallball.storage import Storage
-from tests.conftest import blob_keys, free_port, on_storage
+from tests.conftest import blob_keys, free_port, local_storage_only, on_storage
 
 pytestmark = [pytest.mark.server]
 
@@ -53,6 +53,7 @@ def first_run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=20)
 
 
+@local_storage_only("the files it keeps are in ./data")
 def test_serve_needs_no_settings_and_keeps_everything_under_data(
     first_run: str, tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ from tests.conftest import (
     blob_keys,
     count_rows,
     free_port,
+    local_storage_only,
     on_storage,
     partial_writes_left,
 )
@@ -325,6 +326,7 @@ def raw_request(live: LiveServer, request: bytes) -> bytes:
     return answer
 
 
+@local_storage_only("it sees the upload writing by its open temporary")
 def test_client_disconnecting_mid_upload_is_a_499_not_an_error(
     logged_server: LiveServer, database: Engine
 ) -> None:
@@ -437,6 +439,7 @@ def downloads_logged(database: Engine) -> list[tuple[int, int, int]]:
     return [(int(status), int(sent), int(completed)) for status, sent, completed in rows]
 
 
+@local_storage_only("the kernel sends files, not objects")
 def test_a_whole_download_is_handed_to_granian_and_arrives_byte_exact(
     logged_server: LiveServer, database: Engine
 ) -> None:
@@ -586,6 +589,7 @@ def test_metrics_add_up_across_worker_processes(
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@local_storage_only("it sees uploads writing by their open temporaries")
 def test_uploads_in_flight_do_not_hold_database_connections(
     clean_backend: Backend, storage_dir: Path, tmp_path: Path, database: Engine
 ) -> None:

@@ -51,7 +51,12 @@ def test_database_urls_are_mapped_to_async_drivers(given: str, used: str) -> Non
         ({"FWB_REDIS_URL": "http://cache"}, "FWB_REDIS_URL"),
         ({"FWB_CACHE_TTL": "0"}, "FWB_CACHE_TTL"),
         ({"FWB_BASE_URL": "not a url"}, "FWB_BASE_URL"),
-        ({"FWB_STORAGE": "s3"}, "FWB_STORAGE"),
+        ({"FWB_STORAGE": "nfs"}, "FWB_STORAGE"),
+        ({"FWB_STORAGE": "s3"}, "FWB_S3_BUCKET"),
+        (
+            {"FWB_STORAGE": "s3", "FWB_S3_BUCKET": "b", "FWB_S3_PART_SIZE": "1024"},
+            "FWB_S3_PART_SIZE",
+        ),
     ],
 )
 def test_bad_value_names_the_setting(

@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -96,9 +97,15 @@ class Settings(BaseSettings):
 
     # Storage and metadata
     database_url: str = "sqlite+aiosqlite:///./data/filewallball.db"
-    # Where blobs live: files below storage_dir, or (tests, trials) this process's memory
-    storage: Literal["local", "memory"] = "local"
+    # Where blobs live: files below storage_dir, objects in an S3-compatible bucket, or (tests,
+    # trials) this process's memory
+    storage: Literal["local", "s3", "memory"] = "local"
     storage_dir: Path = Path("./data/files")
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # None: AWS itself
+    s3_region: str | None = None
+    s3_prefix: str = ""  # keys below this folder of the bucket
+    s3_part_size: Annotated[int, Field(ge=5 * 1024**2, le=5 * 1024**3)] = 8 * 1024**2
     auto_migrate: bool = True
 
     # Cache: in-process unless a Redis URL is given
@@ -171,6 +178,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("FWB_S3_BUCKET: required with FWB_STORAGE=s3")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
@@ -230,6 +243,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = "FWB_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
         message = first["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"{name}: {message}") from None
+        if not first["loc"]:  # a rule between settings names them itself
+            raise SettingsError(message) from None
+        raise SettingsError(f"FWB_{str(first['loc'][0]).upper()}: {message}") from None

@@ -13,6 +13,7 @@ import pytest
 from filewallball.app import create_app
 from filewallball.settings import Settings
 from filewallball.storage import create_storage
+from filewallball.storage.s3 import S3Storage
 from tests.access.conftest import capturing_app_log
 from tests.images.test_thumbnails import jpeg
 
@@ -22,6 +23,16 @@ pytestmark = pytest.mark.anyio
 def test_local_is_the_default_and_memory_is_chosen_by_name(tmp_path: Path) -> None:
     assert create_storage(Settings(storage_dir=tmp_path)).name == "local"
     assert create_storage(Settings(storage="memory")).name == "memory"
+
+
+def test_s3_is_chosen_with_its_bucket_folder_and_part_size() -> None:
+    storage = create_storage(
+        Settings(storage="s3", s3_bucket="files", s3_prefix="/prod/", s3_part_size=16 * 1024**2)
+    )
+    assert isinstance(storage, S3Storage)
+    assert (storage.name, storage.bucket, storage.prefix) == ("s3", "files", "prod/")
+    assert storage.object_key("ab/cd/x") == "prod/ab/cd/x"
+    assert storage.part_size == 16 * 1024**2
 
 
 async def test_the_app_runs_on_memory_storage_and_warns_that_files_vanish(

@@ -30,4 +30,16 @@ def create_storage(settings: Settings) -> Storage:
             "Use it for tests and trials only.",
         )
         return MemoryStorage()
+    if settings.storage == "s3":
+        # Imported only here: botocore adds tens of MiB to a process that does not use it.
+        from filewallball.storage.s3 import S3Storage
+
+        assert settings.s3_bucket is not None  # the settings refuse s3 without a bucket
+        return S3Storage(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            part_size=settings.s3_part_size,
+        )
     return LocalStorage(settings.storage_dir)
