@@ -1,0 +1,85 @@
+"""Does one API process stay within the pod's memory while 20 clients upload 100 MB each and
+20 download it, on local storage and on S3?
+
+The pod limit is 256Mi; the budget for the process tree is 200 MiB (peak RSS, summed over the
+server and its worker, sampled every 50 ms). Clients are curl processes; on S3 the bucket is
+moto's server, in its own process, whose memory is not ours.
+
+    uv run python bench/memory_under_load.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from _live import OUT_OF_REACH, filewallball
+from _rss import PeakRss
+from s3_clients import BUCKET, CREDENTIALS, REGION, moto_server
+
+CLIENTS = 20
+SIZE = 100 * 1000 * 1000
+BUDGET_MIB = 200.0
+
+
+def uploads(url: str, source: Path) -> list[str]:
+    """CLIENTS uploads of `source` at once; the file ids."""
+    clients = [
+        subprocess.Popen(
+            ["curl", "-sS", "--fail", "-F", f"file=@{source}", f"{url}/upload"],
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(CLIENTS)
+    ]
+    answers = [client.communicate(timeout=600)[0] for client in clients]
+    assert all(client.returncode == 0 for client in clients), "an upload failed"
+    return [json.loads(answer)["file_id"] for answer in answers]
+
+
+def downloads(url: str, file_ids: list[str]) -> None:
+    clients = [
+        subprocess.Popen(["curl", "-sS", "--fail", "-o", "/dev/null", f"{url}/download/{i}"])
+        for i in file_ids
+    ]
+    for client in clients:
+        client.wait(timeout=600)
+    assert all(client.returncode == 0 for client in clients), "a download failed"
+
+
+def measure(scratch: Path, source: Path, name: str, env: dict[str, str]) -> tuple[float, float]:
+    home = scratch / name
+    home.mkdir()
+    limits = {"FWB_MAX_FILE_SIZE": str(2 * SIZE), "FWB_MAX_UPLOADS_PER_CLIENT": str(CLIENTS)}
+    with filewallball(home, **OUT_OF_REACH, **limits, **env) as ours, PeakRss(ours.pid) as memory:
+        file_ids = uploads(ours.url, source)
+        downloads(ours.url, file_ids)
+    return memory.idle_mib, memory.peak_mib
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="fwb-memory-") as folder:
+        scratch = Path(folder)
+        source = scratch / "big.bin"
+        source.write_bytes(os.urandom(SIZE))
+        results = {"local": measure(scratch, source, "local", {})}
+        with moto_server() as endpoint:
+            s3 = {
+                "FWB_STORAGE": "s3",
+                "FWB_S3_BUCKET": BUCKET,
+                "FWB_S3_ENDPOINT_URL": endpoint,
+                "FWB_S3_REGION": REGION,
+                **CREDENTIALS,
+            }
+            results["s3"] = measure(scratch, source, "s3", s3)
+    print(f"{CLIENTS} uploads of 100 MB at once, then {CLIENTS} downloads; budget {BUDGET_MIB:.0f}")
+    print("| storage | idle RSS MiB | peak RSS MiB | within budget |")
+    print("| --- | --- | --- | --- |")
+    for name, (idle, peak) in results.items():
+        print(f"| {name} | {idle:.0f} | {peak:.0f} | {'yes' if peak <= BUDGET_MIB else 'NO'} |")
+
+
+if __name__ == "__main__":
+    main()
