@@ -15,7 +15,7 @@ from filewallball import __version__, health
 from filewallball.access import audit
 from filewallball.access.audit import Auditor
 from filewallball.access.clamav import Scanner
-from filewallball.access.gate import UploadGate
+from filewallball.access.gate import create_gate
 from filewallball.access.guard import AccessGuard
 from filewallball.access.policy import PolicySource
 from filewallball.access.ratelimit import RateLimiter
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auditor=Auditor(sessions),
             policy=PolicySource(settings, sessions),
             limiter=RateLimiter(settings),
-            gate=UploadGate(settings.max_uploads_per_client, settings.max_inflight_upload_bytes),
+            gate=create_gate(settings),
             scanner=scanner,
             uploads=Pipeline(
                 sessions,
@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.activity.close()  # requests are over: nothing more will be added
             await state.cache.close()
             await state.limiter.close()
+            await state.gate.close()
             await storage.close()
             await engine.dispose()
 
