@@ -45,7 +45,13 @@ def moto_server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        client = boto3.client("s3", endpoint_url=url, region_name=REGION)
+        client = boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -59,6 +65,17 @@ def moto_server() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait()
+
+
+def app_on(endpoint: str) -> dict[str, str]:
+    """The settings that put FileWallBall's blobs in the bench bucket."""
+    return {
+        "FWB_STORAGE": "s3",
+        "FWB_S3_BUCKET": BUCKET,
+        "FWB_S3_ENDPOINT_URL": endpoint,
+        "FWB_S3_REGION": REGION,
+        **CREDENTIALS,
+    }
 
 
 async def writes(total: int) -> AsyncIterator[bytes]:
@@ -118,7 +135,8 @@ class Aiobotocore:
 
     async def upload(self, key: str) -> None:
         started = await self.client.create_multipart_upload(Bucket=BUCKET, Key=key)
-        upload_id, parts, buffer = started["UploadId"], [], bytearray()
+        upload_id, buffer = started["UploadId"], bytearray()
+        parts: list[dict[str, Any]] = []
 
         async def send() -> None:
             answer = await self.client.upload_part(

@@ -40,7 +40,7 @@ from _tools import (
     upload_put_mb_per_s,
     wrk,
 )
-from s3_clients import BUCKET, CREDENTIALS, REGION, moto_server
+from s3_clients import app_on, moto_server
 
 BIG = 100 * 1024 * 1024
 SMALL = 10 * 1000
@@ -216,13 +216,7 @@ def on_s3(scratch: Path, source: Path, rounds: int) -> list[Row]:
     local_home.mkdir()
     s3_home.mkdir()
     with moto_server() as endpoint:
-        s3 = {
-            "FWB_STORAGE": "s3",
-            "FWB_S3_BUCKET": BUCKET,
-            "FWB_S3_ENDPOINT_URL": endpoint,
-            "FWB_S3_REGION": REGION,
-            **CREDENTIALS,
-        }
+        s3 = app_on(endpoint)
         with (
             filewallball(local_home, **OUT_OF_REACH) as local,
             filewallball(s3_home, **OUT_OF_REACH, **s3) as ours,

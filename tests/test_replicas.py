@@ -59,6 +59,7 @@ def replicas(
         "FWB_RATE_LIMIT_ENABLED": "true",
         "FWB_RATE_LIMIT_UPLOADS": f"{UPLOADS_PER_MINUTE}/minute",
         "FWB_MAX_UPLOADS_PER_CLIENT": "2",
+        "FWB_MAX_INFLIGHT_UPLOAD_BYTES": "2500000",
     }
     started = [
         start_server(clean_backend, storage_dir, tmp_path, FWB_JOB_CONCURRENCY=jobs, **env)
@@ -187,6 +188,8 @@ def test_three_replicas_act_as_one_service(
         assert upload(c, b"x", **as_client("192.0.2.20")).status_code == 429
         assert upload(c, b"x", **as_client("192.0.2.21")).status_code == 201
         successes += 1
+        # And one ceiling on the bytes all of them are bringing in: 2 MB of 2.5 are taken.
+        assert _status_of(held_open_upload(c, "192.0.2.22")) == 503
     finally:
         for sock in held:
             sock.close()
@@ -259,6 +262,13 @@ def test_a_stopped_replica_finishes_its_upload_and_takes_no_new_work(
         ).all()
     assert sha256 == hashlib.sha256(content).hexdigest()
     assert on_storage(settings, blob_keys) == [stored]  # its blob, and no other
+
+
+def _status_of(sock: socket.socket) -> int:
+    """The status a server answered on `sock` before reading the body."""
+    with sock:
+        sock.settimeout(10)
+        return int(sock.recv(64).split(b" ", 2)[1])
 
 
 def _refused_or_not_ready(url: str) -> bool:

@@ -679,3 +679,16 @@ def test_a_thumbnail_survives_its_worker_being_killed(
         assert thumb.headers["content-type"] == "image/webp"
     finally:
         second.stop()
+
+
+def test_workers_run_with_the_allocator_tuned_for_many_uploads_unless_told_otherwise(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path
+) -> None:
+    server = start_server(clean_backend, storage_dir, tmp_path, MALLOC_ARENA_MAX="4")
+    try:
+        [worker] = psutil.Process(server.process.pid).children(recursive=True)
+        environment = worker.environ()
+    finally:
+        server.stop()
+    assert environment["MALLOC_MMAP_THRESHOLD_"] == str(128 * 1024)
+    assert environment["MALLOC_ARENA_MAX"] == "4"  # the operator's own value wins

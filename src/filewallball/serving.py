@@ -24,6 +24,11 @@ from typing import Any, NoReturn
 
 APP_FACTORY = "filewallball.app:create_app"
 WORKER_STOP_SECONDS = 25
+# glibc's allocator, tuned for many uploads at once (bench/memory_under_load.py): buffers of
+# 128 KiB and more are mapped and returned to the system when freed, rather than kept in the
+# heap, and threads share two arenas instead of growing one each. Read by glibc as the
+# process starts, so set before the exec; an operator's own values win.
+ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024), "MALLOC_ARENA_MAX": "2"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ def become(plan: Plan) -> NoReturn:
     """Replace this process with the serving process."""
     sys.stdout.flush()
     sys.stderr.flush()
+    for name, value in ALLOCATOR.items():
+        os.environ.setdefault(name, value)
     # Our own interpreter and module, and the plan as one argument: no shell, nothing to quote.
     # -P: the folder the service starts in is not put on the module path, where a stray
     # json.py or granian.py would shadow the real one.

@@ -2,8 +2,9 @@
 every replica.
 
 A blob smaller than `part_size` is one PUT at commit; a larger one is a multipart upload whose
-parts go out as they fill, so a process holds at most one part per upload in memory, and
-nothing is visible under the key until the upload completes. Every failure aborts the upload,
+parts go out as they fill. A part fills in an unlinked temporary file (in $TMPDIR), so memory
+stays flat however many uploads run; nothing is visible under the key until the upload
+completes. Every failure aborts the upload,
 so that no parts linger; an upload abandoned by a process that died is listed and aborted by
 `remove_incomplete` (the sweep), and a bucket lifecycle rule for incomplete uploads is the
 second net.
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import tempfile
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
+import anyio.to_thread
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
@@ -213,8 +216,9 @@ async def _abort(storage: S3Storage, object_key: str, upload_id: str) -> None:
 
 
 class S3BlobWriter:
-    """Bytes held until a part fills; the multipart upload begins with the first full part, so
-    a blob smaller than a part is one plain PUT at commit."""
+    """A part fills in a temporary file, not in memory: twenty uploads at once cost the process
+    nothing more than one. The multipart upload begins with the first full part, so a blob
+    smaller than a part is one plain PUT at commit."""
 
     def __init__(self, storage: S3Storage, key: str) -> None:
         self.begun = datetime.now(UTC)
@@ -223,25 +227,27 @@ class S3BlobWriter:
         self._key = key
         self._object_key = storage.object_key(key)
         self._parts: list[CompletedPartTypeDef] = []
-        self._buffer = bytearray()
+        self._spool: IO[bytes] | None = None  # the part being filled; unlinked from the start
+        self._filled = 0
         self._done = False
 
     async def write(self, data: bytes) -> None:
         if self._done:
             raise StorageError("this write is over")
-        self._buffer += data
-        while len(self._buffer) >= self._storage.part_size:
-            await self._send(self._storage.part_size)
+        if self._spool is None:
+            self._spool = await anyio.to_thread.run_sync(tempfile.TemporaryFile)
+        await anyio.to_thread.run_sync(self._spool.write, data)
+        self._filled += len(data)
+        if self._filled >= self._storage.part_size:  # parts may differ in size, not be small
+            await self._send()
 
-    async def _send(self, size: int) -> None:
+    async def _send(self) -> None:
         client, bucket = self._storage.client, self._storage.bucket
         if self.upload_id is None:
             started = await _call(
                 client.create_multipart_upload(Bucket=bucket, Key=self._object_key)
             )
             self.upload_id = started["UploadId"]
-        part = bytes(self._buffer[:size])
-        del self._buffer[:size]
         number = len(self._parts) + 1
         answer = await _call(
             client.upload_part(
@@ -249,22 +255,41 @@ class S3BlobWriter:
                 Key=self._object_key,
                 UploadId=self.upload_id,
                 PartNumber=number,
-                Body=part,
+                Body=await self._rewound(),
+                ContentLength=self._filled,
             ),
             self._key,
         )
         self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        await anyio.to_thread.run_sync(self._empty)
+
+    async def _rewound(self) -> IO[bytes]:
+        spool = self._spool
+        assert spool is not None
+        await anyio.to_thread.run_sync(spool.flush)
+        spool.seek(0)
+        return spool
+
+    def _empty(self) -> None:
+        assert self._spool is not None
+        self._spool.seek(0)
+        self._spool.truncate()
+        self._filled = 0
 
     async def commit(self) -> None:
         if self._done:
             raise StorageError("this write is over")
         client, bucket = self._storage.client, self._storage.bucket
         if self.upload_id is None:
-            body = bytes(self._buffer)
-            await _call(client.put_object(Bucket=bucket, Key=self._object_key, Body=body))
+            body = await self._rewound() if self._spool is not None else b""
+            await _call(
+                client.put_object(
+                    Bucket=bucket, Key=self._object_key, Body=body, ContentLength=self._filled
+                )
+            )
         else:
-            if self._buffer:
-                await self._send(len(self._buffer))  # the last part may be short
+            if self._filled:
+                await self._send()  # the last part may be short
             await _call(
                 client.complete_multipart_upload(
                     Bucket=bucket,
@@ -284,5 +309,7 @@ class S3BlobWriter:
 
     def _finish(self) -> None:
         self._done = True
-        self._buffer.clear()
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
         self._storage.writers.discard(self)
