@@ -10,6 +10,7 @@ moto's server, in its own process, whose memory is not ours.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -62,13 +63,19 @@ def measure(
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["local", "s3"], help="one storage instead of both")
+    only = parser.parse_args().only
+    results: dict[str, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="fwb-memory-") as folder:
         scratch = Path(folder)
         source = scratch / "big.bin"
         source.write_bytes(os.urandom(SIZE))
-        results = {"local": measure(scratch, source, "local", {})}
-        with moto_server() as endpoint:
-            results["s3"] = measure(scratch, source, "s3", app_on(endpoint))
+        if only != "s3":
+            results["local"] = measure(scratch, source, "local", {})
+        if only != "local":
+            with moto_server() as endpoint:
+                results["s3"] = measure(scratch, source, "s3", app_on(endpoint))
     print(f"{CLIENTS} uploads of 100 MB at once, then {CLIENTS} downloads; budget {BUDGET_MIB:.0f}")
     print("| storage | idle RSS MiB | peak RSS MiB | peak PSS MiB | within budget (RSS) |")
     print("| --- | --- | --- | --- | --- |")

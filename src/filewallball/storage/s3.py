@@ -4,10 +4,9 @@ every replica.
 A blob smaller than `part_size` is one PUT at commit; a larger one is a multipart upload whose
 parts go out as they fill. A part fills in an unlinked temporary file (in $TMPDIR), so memory
 stays flat however many uploads run; nothing is visible under the key until the upload
-completes. Every failure aborts the upload,
-so that no parts linger; an upload abandoned by a process that died is listed and aborted by
-`remove_incomplete` (the sweep), and a bucket lifecycle rule for incomplete uploads is the
-second net.
+completes. Every failure aborts the upload, so that no parts linger; an upload abandoned by a
+process that died is listed and aborted by `remove_incomplete` (the sweep), and a bucket
+lifecycle rule for incomplete uploads is the second net.
 
 Credentials come from botocore's usual chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a
 credentials file (AWS_SHARED_CREDENTIALS_FILE, e.g. a mounted Secret), or the pod's identity.
