@@ -3,6 +3,7 @@ actor may do with a given file is decided in the service."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -29,7 +30,9 @@ from filewallball.files.schemas import (
     UploadedFile,
     VisibilityChange,
 )
-from filewallball.files.upload import multipart
+from filewallball.files.upload import multipart, raw
+from filewallball.files.upload.pipeline import Upload
+from filewallball.files.upload.recording import Received
 from filewallball.tag_names import MAX_TAGS, normalise_tags
 
 router = APIRouter(tags=["files"])
@@ -59,8 +62,36 @@ UPLOAD_BODY = {
 }
 
 
+RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
 def base_url(state: StateDep, request: Request) -> str:
     return str(state.settings.base_url or request.base_url)
+
+
+UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "Stored. With an API key the file is the key's; without, the answer "
+        "carries a one-time `delete_token`.",
+        "content": {"application/json": {"examples": UPLOAD_EXAMPLES}},
+    },
+    400: problem_response(400, "No file was sent: put it in a multipart field named 'file'."),
+    **AUTH,
+    408: problem_response(408, "No part of the upload arrived for 30 seconds."),
+    413: problem_response(413, "The file is larger than the limit of 104857600 bytes."),
+    415: problem_response(415, "Files of type .exe are not accepted."),
+    422: problem_response(422, "The file was refused: it contains Eicar-Test-Signature."),
+    503: problem_response(
+        503,
+        "The file could not be stored. Try again.",
+        description="The storage, the database or the malware scanner cannot be reached.",
+    ),
+}
 
 
 @router.post(
@@ -75,24 +106,7 @@ def base_url(state: StateDep, request: Request) -> str:
         "`curl -F file=@report.pdf -F tags=reports,2026 http://127.0.0.1:8000/upload`"
     ),
     openapi_extra=UPLOAD_BODY,
-    responses={
-        201: {
-            "description": "Stored. With an API key the file is the key's; without, the answer "
-            "carries a one-time `delete_token`.",
-            "content": {"application/json": {"examples": UPLOAD_EXAMPLES}},
-        },
-        400: problem_response(400, "No file was sent: put it in a multipart field named 'file'."),
-        **AUTH,
-        408: problem_response(408, "No part of the upload arrived for 30 seconds."),
-        413: problem_response(413, "The file is larger than the limit of 104857600 bytes."),
-        415: problem_response(415, "Files of type .exe are not accepted."),
-        422: problem_response(422, "The file was refused: it contains Eicar-Test-Signature."),
-        503: problem_response(
-            503,
-            "The file could not be stored. Try again.",
-            description="The storage, the database or the malware scanner cannot be reached.",
-        ),
-    },
+    responses=UPLOAD_RESPONSES,
 )
 async def upload(
     request: Request,
@@ -101,6 +115,61 @@ async def upload(
     actor: ActorDep,
     audit: AuditDep,
 ) -> UploadedFile:
+    return await _upload(
+        request, state, client, actor, audit, lambda attempt: multipart.receive(attempt, request)
+    )
+
+
+@router.put(
+    "/upload/{filename}",
+    status_code=201,
+    response_model=UploadedFile | AnonymousUpload,
+    summary="Upload a file as the request body",
+    description=(
+        "The body is the file, named by the path: what `curl -T` sends. Answers as "
+        "`POST /upload` does. Tags and visibility come as query parameters or as the "
+        "headers `X-Tags` and `X-Is-Public`.\n\n"
+        "`curl -T report.pdf 'http://127.0.0.1:8000/upload/?tags=reports,2026'`"
+    ),
+    openapi_extra=RAW_BODY,
+    responses=UPLOAD_RESPONSES,
+)
+async def upload_raw(
+    request: Request,
+    state: StateDep,
+    client: ClientDep,
+    actor: ActorDep,
+    audit: AuditDep,
+    filename: str,
+    tags: Annotated[
+        str | None, Query(description="Comma-separated tags.", examples=["reports,2026"])
+    ] = None,
+    is_public: Annotated[bool | None, Query()] = None,
+    x_tags: Annotated[str | None, Header(description="Tags, when not in the query.")] = None,
+    x_is_public: Annotated[bool | None, Header()] = None,
+) -> UploadedFile:
+    named = tags if tags is not None else x_tags
+    public = next((given for given in (is_public, x_is_public) if given is not None), True)
+    return await _upload(
+        request,
+        state,
+        client,
+        actor,
+        audit,
+        lambda attempt: raw.receive(attempt, request, filename, tags=named, is_public=public),
+    )
+
+
+async def _upload(
+    request: Request,
+    state: StateDep,
+    client: ClientDep,
+    actor: ActorDep,
+    audit: AuditDep,
+    receive: Callable[[Upload], Awaitable[Received]],
+) -> UploadedFile:
+    """What every transport shares: the permission, the caps on uploads in flight, the
+    pipeline, the audit line, the jobs, and the answer."""
     require(actor, Permission.upload)
     settings = state.settings
     declared = multipart.declared_length(request)
@@ -112,7 +181,7 @@ async def upload(
     async with state.gate.admit(bucket, reserved):
         try:
             async with state.uploads.attempt(actor, client) as attempt:
-                received = await multipart.receive(attempt, request)
+                received = await receive(attempt)
         except MalwareFound as exc:
             await audit.separately("malware_found", outcome="denied", finding=exc.detail)
             raise
