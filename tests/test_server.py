@@ -527,10 +527,6 @@ def test_on_uvicorn_a_whole_download_streams_through_the_app(
         live.stop()
 
 
-@local_storage_only(
-    "from S3 the app can hand the server the rest of the body before it hears that the client "
-    "left, and then records a cut-off download as complete (a known defect, not yet fixed)"
-)
 @pytest.mark.parametrize(
     ("server", "headers"),
     [

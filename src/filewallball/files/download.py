@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import anyio
+import anyio.lowlevel
 import structlog
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -193,6 +194,9 @@ class CountedStreamResponse(Response):
                     async for chunk in self._body:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                         sent += len(chunk)
+                        # A fast source (S3) and a server that takes a chunk at once may never
+                        # suspend: let the watcher hear of a client that left.
+                        await anyio.lowlevel.checkpoint()
                     await send({"type": "http.response.body", "body": b""})
                     complete = True
                 except OSError:
