@@ -202,6 +202,8 @@ class CountedStreamResponse(Response):
                 except OSError:
                     pass  # the connection went away under us; `sent` says how far it got
                 group.cancel_scope.cancel()
+            # A client that has every byte may hang up before the closing empty message.
+            complete = complete or sent == int(self.headers.get("content-length", -1))
         finally:
             if self._body is not None:
                 await self._body.aclose()
