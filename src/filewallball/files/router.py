@@ -19,7 +19,7 @@ from filewallball.errors import (
     MalwareFound,
     problem_response,
 )
-from filewallball.files import repository, service
+from filewallball.files import digests, repository, service
 from filewallball.files.download import DOWNLOAD_CSP, content_disposition
 from filewallball.files.naming import search_text
 from filewallball.files.schemas import (
@@ -177,10 +177,11 @@ async def _upload(
         settings.max_file_size if declared is None else declared,
         settings.max_file_size + multipart.MULTIPART_OVERHEAD,
     )
+    expected = digests.expected_from(request.headers)
     bucket = actor.label if actor.key_id else client_bucket(normalise(client.ip))
     async with state.gate.admit(bucket, reserved):
         try:
-            async with state.uploads.attempt(actor, client) as attempt:
+            async with state.uploads.attempt(actor, client, expected) as attempt:
                 received = await receive(attempt)
         except MalwareFound as exc:
             await audit.separately("malware_found", outcome="denied", finding=exc.detail)

@@ -26,6 +26,7 @@ from filewallball.db import Reader, after_commit, reading, transaction
 from filewallball.errors import Forbidden, NotFound, ServiceUnavailable, UnsupportedMediaType
 from filewallball.files import repository
 from filewallball.files.activity import ActivityWriter, Download, View
+from filewallball.files.digests import repr_digest
 from filewallball.files.download import (
     DOWNLOAD_CSP,
     CountedStreamResponse,
@@ -359,6 +360,8 @@ async def download(
             "Content-Length": str(plan.length),
             "Content-Disposition": content_disposition(stored.filename),
         }
+        if digest := repr_digest(stored.sha256, headers.get("want-repr-digest")):
+            response_headers["Repr-Digest"] = digest
     if plan.status == 206:
         end = plan.start + plan.length - 1
         response_headers["Content-Range"] = f"bytes {plan.start}-{end}/{stored.size}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -18,6 +18,7 @@ import structlog
 from filewallball.access.clamav import Scanner, ScannerUnavailable, ScanStream
 from filewallball.errors import PayloadTooLarge
 from filewallball.files import blob_keys
+from filewallball.files.digests import Expected, Verifier
 from filewallball.files.naming import SNIFF_BYTES, resolve_mime_type
 from filewallball.files.upload.policy import Admission, too_large
 from filewallball.storage import BlobWriter, Storage, StorageError
@@ -50,25 +51,33 @@ class Landing:
         self._scan: ScanStream | None = None
         self._committed_key: str | None = None
 
-    async def land(self, admission: Admission, chunks: AsyncIterable[bytes]) -> LandedBlob:
+    async def land(
+        self, admission: Admission, chunks: AsyncIterable[bytes], expected: Iterable[Expected] = ()
+    ) -> LandedBlob:
         """Store `chunks` as the admitted file. PayloadTooLarge past its limit,
-        UnsupportedMediaType when the content contradicts the extension, MalwareFound on the
-        scanner's verdict; in each case nothing becomes visible."""
+        UnsupportedMediaType when the content contradicts the extension, BadRequest when it
+        lacks an `expected` digest, MalwareFound on the scanner's verdict; in each case nothing
+        becomes visible."""
         file_id = str(uuid.uuid4())
         key = blob_keys.key_for(file_id)
         writer = self._writer = self._storage.writer(key)
         scan = await self._open_scan()
         digest = hashlib.sha256()
+        verifier = Verifier(expected)
         head = bytearray()
         batch = bytearray()
         size = 0
         mime_type: str | None = None
 
+        def _hash(data: bytes) -> None:
+            digest.update(data)
+            verifier.update(data)
+
         async def flush() -> None:
             data = bytes(batch)
             batch.clear()
             # Hashing runs in a worker thread: the event loop keeps serving other requests.
-            await anyio.to_thread.run_sync(digest.update, data)
+            await anyio.to_thread.run_sync(_hash, data)
             await writer.write(data)
             if scan is not None:
                 await scan.feed(data)
@@ -87,6 +96,7 @@ class Landing:
         await flush()
         if mime_type is None:  # a file shorter than the sniffing window
             mime_type = self._sniff(admission, head)
+        verifier.verify()
         if scan is not None:
             await scan.verdict()  # raises MalwareFound: the blob never becomes visible
         # Known before the rename: a failure between rename and return still cleans up.

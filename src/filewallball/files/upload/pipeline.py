@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from filewallball.access.clamav import Scanner
 from filewallball.access.roles import Actor
 from filewallball.errors import RequestTimeout, ServiceUnavailable
+from filewallball.files.digests import Expected
 from filewallball.files.upload import accounting, policy, recording
 from filewallball.files.upload.accounting import Attempt
 from filewallball.files.upload.landing import LandedBlob, Landing
@@ -45,16 +46,18 @@ class Pipeline:
     scanner: Scanner | None = None
     scan_fail_open: bool = False
 
-    def attempt(self, actor: Actor, client: Client) -> Upload:
-        """One upload by `actor`, to be used as `async with`."""
-        return Upload(self, Attempt(actor, client))
+    def attempt(self, actor: Actor, client: Client, expected: Iterable[Expected] = ()) -> Upload:
+        """One upload by `actor`, to be used as `async with`, whose file must have every
+        `expected` digest."""
+        return Upload(self, Attempt(actor, client), expected)
 
 
 class Upload:
     """One attempt going through the pipeline; its steps are called in order by a transport."""
 
-    def __init__(self, pipeline: Pipeline, attempt: Attempt) -> None:
+    def __init__(self, pipeline: Pipeline, attempt: Attempt, expected: Iterable[Expected]) -> None:
         self._pipeline = pipeline
+        self._expected = list(expected)
         self.attempt = attempt
         self._landing = Landing(
             pipeline.storage, pipeline.scanner, scan_fail_open=pipeline.scan_fail_open
@@ -109,7 +112,7 @@ class Upload:
 
     async def land(self, admission: Admission, chunks: AsyncIterable[bytes]) -> LandedBlob:
         """Store the file's bytes; the blob is committed, and undone if the attempt fails."""
-        return await self._landing.land(admission, chunks)
+        return await self._landing.land(admission, chunks, self._expected)
 
     async def record(
         self, blob: LandedBlob, *, tags: Iterable[str] = (), is_public: bool = True
