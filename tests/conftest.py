@@ -47,6 +47,8 @@ def local_storage_only(why: str) -> pytest.MarkDecorator:
 T = TypeVar("T")
 # Tables that tests fill; the seeded catalogue (categories, extensions) stays.
 DATA_TABLES = (
+    "resumable_chunks",
+    "resumable_uploads",
     "jobs",
     "audit_logs",
     "file_tag_relations",

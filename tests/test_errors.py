@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ from filewallball.admin.schemas import (
     SettingInfo,
 )
 from filewallball.categories.schemas import Category
-from filewallball.errors import PROBLEM_JSON, FileWallBallError
+from filewallball.errors import PROBLEM_JSON, FileWallBallError, title_for
 from filewallball.files.schemas import AnonymousUpload, FileDetails, FilePage, UploadedFile
 from filewallball.stats.schemas import Stats, Summary
 from filewallball.tags.schemas import TagCount, TagList
@@ -110,7 +109,8 @@ async def test_every_response_of_every_operation_has_an_example(
             for status, response in operation["responses"].items():
                 content = response.get("content")
                 if not content:
-                    if status not in NO_BODY:
+                    # An answer told in its headers (tus's) documents them instead.
+                    if status not in NO_BODY and not response.get("headers"):
                         missing.append(f"{method.upper()} {path} {status}: no content")
                     continue
                 for media_type, media in content.items():
@@ -136,7 +136,7 @@ async def test_documented_problems_are_the_problems_we_send(client: httpx.AsyncC
                 where = f"{method.upper()} {path} {status}"
                 example = media["example"]
                 assert example["status"] == int(status), where
-                assert example["title"] == HTTPStatus(int(status)).phrase, where
+                assert example["title"] == title_for(int(status)), where
                 assert example["type"] in sent_types, where
                 assert example["detail"] and "…" not in example["detail"], where
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,6 +34,7 @@ from filewallball.errors import (
 from filewallball.files import service as files_service
 from filewallball.files import sweep
 from filewallball.files.activity import ActivityWriter
+from filewallball.files.digests import DIGEST_REQUEST_HEADERS
 from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.headers import CORSMiddleware, SecurityHeadersMiddleware
@@ -44,6 +45,11 @@ from filewallball.jobs.wakeup import LocalWakeup, RedisWakeup, Wakeup
 from filewallball.jobs.worker import Worker
 from filewallball.log import configure_logging
 from filewallball.request_context import RequestContextMiddleware
+from filewallball.resumable import protocol as tus
+from filewallball.resumable.locks import create_locks
+from filewallball.resumable.protocol import FILE_HEADERS
+from filewallball.resumable.router import router as resumable_router
+from filewallball.resumable.service import Resumables
 from filewallball.settings import Settings, load_settings
 from filewallball.stats.router import router as stats_router
 from filewallball.storage import create_storage
@@ -88,16 +94,18 @@ def _register_jobs(state: AppState) -> None:
             job, sessions=sessions, cache=cache
         ),
     )
-    state.jobs.handle(
-        "sweep",
-        lambda job: sweep.sweep_job(
+
+    async def sweep_everything(job: Mapping[str, Any]) -> None:
+        await sweep.sweep_job(
             job,
             storage=storage,
             sessions=sessions,
             stale_seconds=settings.stale_upload_seconds,
             interval=settings.sweep_interval_seconds,
-        ),
-    )
+        )
+        await state.resumables.sweep(settings.stale_upload_seconds)
+
+    state.jobs.handle("sweep", sweep_everything)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -114,6 +122,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Scanner(settings.clamav_address, settings.clamav_timeout)
             if settings.clamav_address
             else None
+        )
+        uploads = Pipeline(
+            sessions,
+            storage,
+            max_file_size=settings.max_file_size,
+            idle_timeout=settings.upload_idle_timeout,
+            scanner=scanner,
+            scan_fail_open=settings.clamav_fail_open,
         )
         state = AppState(
             settings=settings,
@@ -133,19 +149,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter=RateLimiter(settings),
             gate=create_gate(settings),
             scanner=scanner,
-            uploads=Pipeline(
-                sessions,
-                storage,
-                max_file_size=settings.max_file_size,
-                idle_timeout=settings.upload_idle_timeout,
-                scanner=scanner,
-                scan_fail_open=settings.clamav_fail_open,
-            ),
+            uploads=uploads,
             activity=ActivityWriter(
                 sessions,
                 interval=settings.activity_flush_seconds,
                 batch_size=settings.activity_batch_size,
                 capacity=settings.activity_max_pending,
+            ),
+            resumables=Resumables(
+                sessions,
+                storage,
+                uploads,
+                create_locks(settings.redis_url, sessions),
+                expire_seconds=settings.resumable_expire_seconds,
+                max_per_client=settings.resumable_max_per_client,
             ),
         )
         app.state.fwb = state
@@ -174,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.cache.close()
             await state.limiter.close()
             await state.gate.close()
+            await state.resumables.locks.close()
             await storage.close()
             await engine.dispose()
 
@@ -193,15 +211,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "X-API-Key", "X-Delete-Token", "Content-Type", "Range"],
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "X-API-Key",
+            "X-Delete-Token",
+            "Content-Type",
+            "Range",
+            "X-Tags",
+            "X-Is-Public",
+            *DIGEST_REQUEST_HEADERS,
+            *tus.REQUEST_HEADERS,
+        ],
         expose_headers=[
             "Content-Disposition",
             "ETag",
+            "Repr-Digest",
             "Retry-After",
             "RateLimit-Limit",
             "RateLimit-Remaining",
             "RateLimit-Reset",
+            *tus.RESPONSE_HEADERS,
+            *FILE_HEADERS,
         ],
         allow_credentials=False,
     )
@@ -212,6 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are matched in order, one after another: the most requested come first.
     app.include_router(health.router)
     app.include_router(files_router)
+    app.include_router(resumable_router)
     app.include_router(images_router)
     app.include_router(tags_router)
     app.include_router(categories_router)

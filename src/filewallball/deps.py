@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from filewallball.access.ratelimit import RateLimiter
     from filewallball.files.activity import ActivityWriter
     from filewallball.files.upload.pipeline import Pipeline
+    from filewallball.resumable.service import Resumables
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -50,6 +51,7 @@ class AppState:
     scanner: Scanner | None
     uploads: Pipeline
     activity: ActivityWriter
+    resumables: Resumables
 
 
 async def get_state(request: Request) -> AppState:

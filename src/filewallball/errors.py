@@ -8,10 +8,14 @@
     ├── Forbidden                     403  the actor's role may not do this
     ├── NotFound                      404  unknown, malformed, deleted or another's private file
     ├── Conflict                      409  the change clashes with what exists
+    ├── Gone                          410  an upload that expired
+    ├── PreconditionFailed            412  a tus request without Tus-Resumable: 1.0.0
     ├── PayloadTooLarge               413  over FWB_MAX_FILE_SIZE or the extension's own limit
     ├── RangeNotSatisfiable           416  a Range outside the file
     ├── MalwareFound                  422  the malware scanner recognised the upload
+    ├── Locked                        423  a resumable upload another request is writing to
     ├── TooManyRequests               429  over a rate limit or the per-client upload cap
+    ├── ChecksumMismatch              460  a tus chunk that lacks its Upload-Checksum
     ├── UnsupportedMediaType          415  a refused extension, disguised content, no preview
     └── ServiceUnavailable            503  a dependency we cannot work without is down
 
@@ -70,6 +74,22 @@ class Conflict(FileWallBallError):
     status, slug = 409, "conflict"
 
 
+class Gone(FileWallBallError):
+    status, slug = 410, "gone"
+
+
+class PreconditionFailed(FileWallBallError):
+    status, slug = 412, "precondition-failed"
+
+
+class Locked(FileWallBallError):
+    status, slug = 423, "locked"
+
+
+class ChecksumMismatch(FileWallBallError):
+    status, slug = 460, "checksum-mismatch"  # the tus protocol's own status
+
+
 class ThumbnailPending(FileWallBallError):
     status, slug = 202, "thumbnail-pending"
 
@@ -106,9 +126,17 @@ class ServiceUnavailable(FileWallBallError):
     status, slug = 503, "service-unavailable"
 
 
+_TITLES = {460: "Checksum Mismatch"}  # statuses of protocols beyond HTTP's own list
+
+
+def title_for(status: int) -> str:
+    """A problem's title: the status's reason phrase."""
+    return _TITLES.get(status) or HTTPStatus(status).phrase
+
+
 def problem_body(status: int, detail: str, slug: str | None = None, **extra: Any) -> dict[str, Any]:
     """The members of a problem; also the examples in the OpenAPI document."""
-    title = HTTPStatus(status).phrase
+    title = title_for(status)
     return {
         "type": f"/problems/{slug or title.lower().replace(' ', '-')}",
         "title": title,

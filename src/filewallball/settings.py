@@ -139,10 +139,15 @@ class Settings(BaseSettings):
     rate_limit_uploads: RateLimit = "30/minute"
     rate_limit_reads: RateLimit = "600/minute"
     rate_limit_admin: RateLimit = "120/minute"
+    rate_limit_resumable: RateLimit = "600/minute"  # requests on an upload begun at /uploads
     rate_limit_fail_closed: bool = False  # refuse writes while the limiter's Redis is down
     max_uploads_per_client: Annotated[int, Field(ge=1)] = 4
     max_inflight_upload_bytes: Annotated[int, Field(ge=1)] = 2 * 1024 * MiB
     upload_idle_timeout: Annotated[float, Field(gt=0)] = 30.0
+    # Resumable uploads: an unfinished one is thrown away this long after its last chunk, and
+    # one client may have this many unfinished at once
+    resumable_expire_seconds: Annotated[float, Field(gt=0)] = 86_400.0
+    resumable_max_per_client: Annotated[int, Field(ge=1)] = 20
 
     # Response headers
     hsts: bool = False

@@ -21,7 +21,10 @@ import structlog
 from redis.exceptions import RedisError
 
 from filewallball import _redis
+from filewallball.access.network import client_bucket, normalise
+from filewallball.access.roles import Actor
 from filewallball.errors import ServiceUnavailable, TooManyRequests
+from filewallball.request_context import Client
 from filewallball.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -42,6 +45,11 @@ def _too_busy() -> ServiceUnavailable:
         "The server is receiving as much as it can right now. Try again shortly.",
         headers={"Retry-After": RETRY_AFTER},
     )
+
+
+def bucket_of(actor: Actor, client: Client) -> str:
+    """Whose places an upload takes: the key's, or the address's when there is none."""
+    return actor.label if actor.key_id else client_bucket(normalise(client.ip))
 
 
 class UploadGate(Protocol):

@@ -36,6 +36,9 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 def route_class(method: str, path: str) -> RouteClass:
     if path.startswith("/admin"):
         return RouteClass.admin
+    if path.startswith("/uploads/"):
+        # A large file comes in many chunks; beginning an upload counts as one (POST /uploads).
+        return RouteClass.resumable
     return RouteClass.upload if method in UNSAFE_METHODS else RouteClass.read
 
 

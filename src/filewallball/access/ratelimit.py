@@ -28,6 +28,7 @@ class RouteClass(enum.StrEnum):
     read = "read"
     upload = "upload"  # uploads and every other change to files
     admin = "admin"
+    resumable = "resumable"  # the chunks of an upload begun at /uploads, and asking its offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class RateLimiter:
             RouteClass.read: parse_many(settings.rate_limit_reads),
             RouteClass.upload: parse_many(settings.rate_limit_uploads),
             RouteClass.admin: parse_many(settings.rate_limit_admin),
+            RouteClass.resumable: parse_many(settings.rate_limit_resumable),
         }
 
     async def close(self) -> None:

@@ -23,6 +23,7 @@ from filewallball.errors import BadRequest, FileWallBallError
 # lists are ignored, as the RFC allows; md5 only arrives as Content-MD5 (RFC 1864).
 DIGEST_FIELDS = ("content-digest", "repr-digest")
 HTTP_ALGORITHMS = {"sha-256": "sha256", "sha-512": "sha512"}
+DIGEST_REQUEST_HEADERS = ("Content-Digest", "Repr-Digest", "Content-MD5", "Want-Repr-Digest")
 
 
 @dataclass(frozen=True, slots=True)

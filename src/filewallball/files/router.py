@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from filewallball.access.network import client_bucket, normalise
+from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, AuditDep, ClientDep, SessionDep, StateDep
 from filewallball.errors import (
@@ -178,8 +178,7 @@ async def _upload(
         settings.max_file_size + multipart.MULTIPART_OVERHEAD,
     )
     expected = digests.expected_from(request.headers)
-    bucket = actor.label if actor.key_id else client_bucket(normalise(client.ip))
-    async with state.gate.admit(bucket, reserved):
+    async with state.gate.admit(bucket_of(actor, client), reserved):
         try:
             async with state.uploads.attempt(actor, client, expected) as attempt:
                 received = await receive(attempt)

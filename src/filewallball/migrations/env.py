@@ -15,6 +15,7 @@ from filewallball.access import models as access_models  # noqa: F401  (register
 from filewallball.db import Base, create_engine
 from filewallball.files import models as files_models  # noqa: F401
 from filewallball.jobs import models as jobs_models  # noqa: F401
+from filewallball.resumable import models as resumable_models  # noqa: F401
 from filewallball.settings import load_settings
 
 config = context.config

@@ -28,11 +28,28 @@ from filewallball.files.upload import accounting, policy, recording
 from filewallball.files.upload.accounting import Attempt
 from filewallball.files.upload.landing import LandedBlob, Landing
 from filewallball.files.upload.policy import Admission
-from filewallball.files.upload.recording import Received
+from filewallball.files.upload.recording import AlsoRecord, Received
 from filewallball.request_context import Client
 from filewallball.storage import Storage, StorageError
 
 log = structlog.get_logger(__name__)
+
+
+async def arriving(raw: AsyncIterable[bytes], idle_seconds: float) -> AsyncIterator[bytes]:
+    """The bytes of a request body as they arrive; RequestTimeout when none come for
+    `idle_seconds`, so that a client that stops sending does not hold a slot for ever."""
+    chunks = aiter(raw)
+    while True:
+        try:
+            async with asyncio.timeout(idle_seconds):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestTimeout(
+                f"No part of the upload arrived for {idle_seconds:g} seconds."
+            ) from None
+        yield chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +67,16 @@ class Pipeline:
         """One upload by `actor`, to be used as `async with`, whose file must have every
         `expected` digest."""
         return Upload(self, Attempt(actor, client), expected)
+
+    def refuse_declared_over(self, at_least: int | None) -> None:
+        """Refuse, before a byte is read, a file known to exceed the global limit."""
+        policy.refuse_declared_over(at_least, self.max_file_size)
+
+    async def admit(self, filename: str | None, *, at_least: int | None = None) -> Admission:
+        """The policy's answer for a file of this name, with at least `at_least` bytes if known."""
+        return await policy.admit(
+            self.sessions, filename, max_file_size=self.max_file_size, at_least=at_least
+        )
 
 
 class Upload:
@@ -81,32 +108,15 @@ class Upload:
 
     def refuse_declared_over(self, at_least: int | None) -> None:
         """Refuse, before a byte is read, a file the transport knows to exceed the global limit."""
-        policy.refuse_declared_over(at_least, self._pipeline.max_file_size)
+        self._pipeline.refuse_declared_over(at_least)
 
     async def admit(self, filename: str | None, *, at_least: int | None = None) -> Admission:
         """The policy's answer for a file of this name, with at least `at_least` bytes if known."""
-        return await policy.admit(
-            self._pipeline.sessions,
-            filename,
-            max_file_size=self._pipeline.max_file_size,
-            at_least=at_least,
-        )
+        return await self._pipeline.admit(filename, at_least=at_least)
 
     async def body(self, raw: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-        """The transport's bytes as they arrive, counted for the log, each with a deadline:
-        a client that stops sending does not hold a slot for ever."""
-        chunks = aiter(raw)
-        timeout = self._pipeline.idle_timeout
-        while True:
-            try:
-                async with asyncio.timeout(timeout):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"No part of the upload arrived for {timeout:g} seconds."
-                ) from None
+        """The transport's bytes as they arrive, counted for the log, each with a deadline."""
+        async for chunk in arriving(raw, self._pipeline.idle_timeout):
             self.attempt.bytes_received += len(chunk)
             yield chunk
 
@@ -115,11 +125,17 @@ class Upload:
         return await self._landing.land(admission, chunks, self._expected)
 
     async def record(
-        self, blob: LandedBlob, *, tags: Iterable[str] = (), is_public: bool = True
+        self,
+        blob: LandedBlob,
+        *,
+        tags: Iterable[str] = (),
+        is_public: bool = True,
+        also: AlsoRecord | None = None,
     ) -> Received:
-        """Describe the blob in the database; from then on the blob belongs to its row."""
+        """Describe the blob in the database, with `also`'s work in the same transaction; from
+        then on the blob belongs to its row."""
         received = await recording.record(
-            self._pipeline.sessions, blob, self.attempt, tags=tags, is_public=is_public
+            self._pipeline.sessions, blob, self.attempt, tags=tags, is_public=is_public, also=also
         )
         self._landing.keep()
         accounting.succeeded(self.attempt, received.stored)

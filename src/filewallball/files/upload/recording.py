@@ -4,7 +4,7 @@ row with its roll-up counts, committed together or not at all."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -28,6 +28,10 @@ from filewallball.tag_names import normalise_tags
 log = structlog.get_logger(__name__)
 
 
+# More work that commits with the file's row or not at all (a resumable upload marked done).
+AlsoRecord = Callable[[AsyncSession, StoredFile], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """A recorded upload: the file as stored, and the secret that deletes an anonymous one."""
@@ -43,15 +47,19 @@ async def record(
     *,
     tags: Iterable[str],
     is_public: bool,
+    also: AlsoRecord | None = None,
 ) -> Received:
-    """Describe `blob` in one transaction. BadRequest for tags or a visibility the uploader may
-    not have; ServiceUnavailable when the database refuses: then no part of the row exists."""
+    """Describe `blob` in one transaction, with `also`'s work. BadRequest for tags or a
+    visibility the uploader may not have; ServiceUnavailable when the database refuses: then no
+    part of the row exists."""
     names = normalise_tags(tags)
     require_allowed(is_public, attempt.actor)
     delete_token = secrets.token_urlsafe(24) if attempt.actor.is_anonymous else None
     try:
         async with transaction(sessions) as session:
             stored = await _describe(session, blob, attempt, names, is_public, delete_token)
+            if also is not None:
+                await also(session, stored)
     except SQLAlchemyError as exc:
         log.error("upload_metadata_failed", error=type(exc).__name__)
         raise ServiceUnavailable("The file could not be recorded. Try again.") from None
