@@ -414,3 +414,125 @@ async def test_a_page_on_another_origin_may_drive_an_upload(settings: Settings) 
         "x-file-id",
         "x-download-url",
     } <= exposed
+
+
+async def test_chunks_count_against_their_own_rate_limit(settings: Settings) -> None:
+    limits = {"rate_limit_uploads": "2/minute", "rate_limit_resumable": "3/minute"}
+    app = create_app(settings.model_copy(update=limits))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.11", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            created = await http.post(
+                "/uploads",
+                headers={
+                    **TUS,
+                    "Upload-Length": "100",
+                    "Upload-Metadata": metadata(filename="a.txt"),
+                },
+            )
+            url = httpx.URL(created.headers["location"]).path
+            chunks = [await send(http, url, n * 10, b"x" * 10) for n in range(4)]
+            upload = await http.post("/upload", files={"file": ("b.txt", b"y")})
+
+    # Many chunks make one file: they do not use up the uploads' limit, but have their own.
+    assert [answer.status_code for answer in chunks] == [204, 204, 204, 429]
+    assert chunks[3].headers["content-type"] == "application/problem+json"
+    assert upload.status_code == 201  # the creation was the one upload counted before it
+
+
+async def test_an_empty_file_is_stored_at_creation(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/uploads",
+        headers={**TUS, "Upload-Length": "0", "Upload-Metadata": metadata(filename="empty.txt")},
+    )
+
+    # No PATCH will ever come for it: tus clients call it done once it exists.
+    assert created.status_code == 201, created.text
+    assert created.headers["upload-offset"] == "0"
+    info = (await client.get(created.headers["x-info-url"])).json()
+    assert (info["filename"], info["size"]) == ("empty.txt", 0)
+
+
+async def test_head_names_the_file_once_it_exists_but_never_the_delete_token(
+    client: httpx.AsyncClient, begin: Begin
+) -> None:
+    url = await begin(len(CONTENT))
+    finished = await send(client, url, 0, CONTENT)
+
+    head = await client.head(url, headers=TUS)
+
+    assert head.headers["x-file-id"] == finished.headers["x-file-id"]
+    assert head.headers["x-download-url"] == finished.headers["x-download-url"]
+    assert "upload-expires" not in head.headers
+    assert "x-delete-token" in finished.headers and "x-delete-token" not in head.headers
+
+
+async def test_a_creation_whose_first_bytes_fail_still_gives_the_upload(
+    client: httpx.AsyncClient,
+) -> None:
+    wrong = base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+    created = await client.post(
+        "/uploads",
+        content=CONTENT[:1000],
+        headers={
+            **CHUNK,
+            "Upload-Length": str(len(CONTENT)),
+            "Upload-Metadata": metadata(filename="a.txt"),
+            "Upload-Checksum": f"sha1 {wrong}",
+        },
+    )
+
+    # Created, with none of its bytes: the client goes on from offset 0 at its URL.
+    assert created.status_code == 201, created.text
+    assert created.headers["upload-offset"] == "0"
+    url = httpx.URL(created.headers["location"]).path
+    assert (await send(client, url, 0, CONTENT)).status_code == 204
+
+
+async def test_a_long_name_is_cut_as_every_upload_s_is(client: httpx.AsyncClient) -> None:
+    name = "n" * 400 + ".txt"
+    created = await client.post(
+        "/uploads",
+        content=b"hello",
+        headers={**CHUNK, "Upload-Length": "5", "Upload-Metadata": metadata(filename=name)},
+    )
+
+    assert created.status_code == 201, created.text
+    stored = (await client.get(created.headers["x-info-url"])).json()["filename"]
+    assert len(stored.encode()) <= 255 and stored.endswith(".txt")
+
+
+async def test_a_final_upload_takes_only_the_caller_s_own_partials(
+    client_for: ClientFor,
+) -> None:
+    owner, stranger = await client_for(Role.uploader), await client_for(Role.uploader)
+    created = await owner.post(
+        "/uploads", headers={**TUS, "Upload-Length": "3", "Upload-Concat": "partial"}
+    )
+    url = httpx.URL(created.headers["location"]).path
+    await send(owner, url, 0, b"abc")
+    final = {**TUS, "Upload-Metadata": metadata(filename="a.txt")}
+
+    theirs = await stranger.post("/uploads", headers={**final, "Upload-Concat": f"final;{url}"})
+    twice = await owner.post("/uploads", headers={**final, "Upload-Concat": f"final;{url} {url}"})
+
+    assert theirs.status_code == 404
+    assert twice.status_code == 400
+    assert (await owner.head(url, headers=TUS)).status_code == 200  # still there, unused
+
+
+async def test_the_sweep_spares_chunks_of_live_uploads(
+    app: FastAPI, client: httpx.AsyncClient, begin: Begin, storage: Storage
+) -> None:
+    live = httpx.URL("http://t" + await begin(len(CONTENT))).path.rsplit("/", 1)[-1]
+    for key in (f"resumable/{live}/00000000000000000000-dead", "resumable/gone/0-dead"):
+        writer = storage.writer(key)
+        await writer.write(b"bytes a killed process left")
+        await writer.commit()
+
+    removed = await app.state.fwb.resumables.sweep(stale_seconds=0)
+
+    # A chunk without its row may be the last one of a file being made: only the upload's end
+    # takes it. One whose upload is gone is an orphan.
+    assert removed == 1
+    assert await blob_keys(storage) == [f"resumable/{live}/00000000000000000000-dead"]

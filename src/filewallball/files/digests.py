@@ -39,8 +39,9 @@ def expected_from(headers: Headers) -> list[Expected]:
     """The digests the request promises for the file; BadRequest for one we cannot read."""
     expected = []
     for field in DIGEST_FIELDS:
-        if (raw := headers.get(field)) is None:
+        if not (lines := headers.getlist(field)):
             continue
+        raw = ", ".join(lines)  # a field sent on several lines is one list (RFC 9651)
         members = _dictionary(raw)
         if members is None:
             raise BadRequest(f"The {field} header is not a valid digest list.")

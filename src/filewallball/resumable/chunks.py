@@ -24,6 +24,11 @@ KEY_PREFIX = "resumable/"
 WRITE_BATCH = 1024 * 1024  # bytes handed to the writer and the checksum at a time
 
 
+def upload_of(key: str) -> str:
+    """The id of the upload a chunk's key belongs to."""
+    return key.removeprefix(KEY_PREFIX).split("/", 1)[0]
+
+
 async def receive(
     storage: Storage,
     upload: ResumableUpload,

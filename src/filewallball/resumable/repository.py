@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,11 +61,15 @@ async def remove_chunks(session: AsyncSession, upload_ids: Sequence[str]) -> lis
     return keys
 
 
-async def remove(session: AsyncSession, upload_ids: Sequence[str]) -> list[str]:
-    """Delete the uploads with their chunks' rows; the keys of the chunks' blobs."""
+async def remove(session: AsyncSession, upload_ids: Sequence[str]) -> tuple[list[str], int]:
+    """Delete the uploads with their chunks' rows; the keys of the chunks' blobs, and how
+    many of the uploads were there to delete."""
     keys = await remove_chunks(session, upload_ids)
-    await session.execute(delete(ResumableUpload).where(ResumableUpload.id.in_(upload_ids)))
-    return keys
+    result = await session.execute(
+        delete(ResumableUpload).where(ResumableUpload.id.in_(upload_ids))
+    )
+    assert isinstance(result, CursorResult)
+    return keys, int(result.rowcount)
 
 
 async def expired(session: AsyncSession, now: datetime, limit: int) -> list[str]:
@@ -73,11 +77,10 @@ async def expired(session: AsyncSession, now: datetime, limit: int) -> list[str]
     return list(await session.scalars(query))
 
 
-async def known_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
-    """Which of `keys` a chunk row names."""
-    return set(
-        await session.scalars(select(ResumableChunk.key).where(ResumableChunk.key.in_(keys)))
-    )
+async def existing(session: AsyncSession, upload_ids: Iterable[str]) -> set[str]:
+    """Which of the uploads have a row."""
+    query = select(ResumableUpload.id).where(ResumableUpload.id.in_(list(upload_ids)))
+    return set(await session.scalars(query))
 
 
 async def take_lock(

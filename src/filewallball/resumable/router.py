@@ -13,7 +13,14 @@ from fastapi.routing import APIRoute
 from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, AuditDep, ClientDep, StateDep
-from filewallball.errors import AUTH, BadRequest, FileWallBallError, MalwareFound, problem_response
+from filewallball.errors import (
+    AUTH,
+    BadRequest,
+    FileWallBallError,
+    MalwareFound,
+    NotFound,
+    problem_response,
+)
 from filewallball.files import service as files_service
 from filewallball.files.upload.pipeline import arriving
 from filewallball.files.visibility import parse_is_public
@@ -109,17 +116,18 @@ def _headers(progress: Progress, base: str) -> dict[str, str]:
     elif progress.kind == "final":
         urls = " ".join(f"/uploads/{part}" for part in progress.parts)
         headers["Upload-Concat"] = f"final;{urls}"
-    if progress.received is not None:
-        # The file the last byte made: tus itself has no word for it.
-        links = files_service.links(base, progress.received.stored.file_id)
+    if progress.file_id is not None:
+        # The file the last byte made (tus itself has no word for it): on every answer once
+        # it exists, so a client that missed the last PATCH's answer learns it from HEAD.
+        links = files_service.links(base, progress.file_id)
         headers |= {
-            "X-File-Id": progress.received.stored.file_id,
+            "X-File-Id": progress.file_id,
             "X-Info-Url": links.info_url,
             "X-View-Url": links.view_url,
             "X-Download-Url": links.download_url,
         }
-        if progress.received.delete_token is not None:
-            headers["X-Delete-Token"] = progress.received.delete_token
+    if progress.received is not None and progress.received.delete_token is not None:
+        headers["X-Delete-Token"] = progress.received.delete_token  # once: only its hash is kept
     return headers
 
 
@@ -182,14 +190,25 @@ async def create(
     length = protocol.non_negative(request.headers, "upload-length")
     if length is None:
         raise BadRequest("Send Upload-Length: this server takes no uploads of unknown size.")
+    with_data = protocol.has_body(request.headers)  # creation-with-upload: the first chunk
+    if with_data:
+        protocol.require_chunk(request.headers)
     progress = await resumables.create(
         actor, bucket_of(actor, client), length=length, description=description, concat=concat
     )
-    location = _location(base, progress.upload_id)
-    if protocol.has_body(request.headers):  # creation-with-upload: the first chunk
-        protocol.require_chunk(request.headers)
-        progress = await _append(request, state, client, actor, audit, progress.upload_id, 0)
+    upload_id = progress.upload_id
+    if with_data or (progress.length == 0 and progress.kind == "single"):
+        try:
+            progress = await _append(request, state, client, actor, audit, upload_id, 0)
+        except FileWallBallError as refusal:
+            # The upload exists even if its first bytes did not count: answered with where
+            # it stands, the client goes on with PATCH instead of creating another one.
+            try:
+                progress = await resumables.progress(actor, upload_id)
+            except NotFound:  # its content was refused for good, and the upload with it
+                raise refusal from None
         await _finished(progress, audit, state)
+    location = _location(base, upload_id)
     return Response(status_code=201, headers={"Location": location, **_headers(progress, base)})
 
 

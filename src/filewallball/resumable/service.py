@@ -12,11 +12,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import anyio
-import anyio.to_thread
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +29,7 @@ from filewallball.errors import (
     MalwareFound,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     TooManyRequests,
     UnsupportedMediaType,
 )
@@ -43,12 +43,13 @@ from filewallball.resumable import chunks, repository
 from filewallball.resumable.locks import UploadLocks
 from filewallball.resumable.models import ResumableChunk, ResumableUpload
 from filewallball.resumable.protocol import Concat
-from filewallball.storage import Storage
+from filewallball.storage import Storage, StorageError
 from filewallball.tag_names import normalise_tags, parse_tags
 
 log = structlog.get_logger(__name__)
 
 SWEEP_BATCH = 200
+MAX_PARTS = 100  # partial uploads one final upload may join
 # What the pipeline may say of a whole upload that no retry of its last chunk can change.
 REFUSED_FOR_GOOD = (BadRequest, UnsupportedMediaType, MalwareFound, PayloadTooLarge)
 
@@ -115,32 +116,10 @@ class Resumables:
         """A new upload of `length` bytes owned by `actor`. PayloadTooLarge over the size limit,
         UnsupportedMediaType for a refused name, TooManyRequests past the client's cap."""
         partial = concat is not None and concat.partial
-        if description.filename is None and not partial:
-            raise BadRequest("Name the file: send Upload-Metadata with 'filename'.")
-        # Refused now rather than after the last byte: the name's type, and the size.
-        self.pipeline.refuse_declared_over(length)
-        if description.filename is not None:
-            await self.pipeline.admit(description.filename, at_least=length)
-        # And what would refuse the file once it is whole: its tags, its visibility.
-        normalise_tags(parse_tags(description.tags))
-        require_allowed(description.is_public, actor)
-        now = utcnow()
-        upload = ResumableUpload(
-            id=uuid.uuid4().hex,
-            owner_key_id=actor.key_pk,
-            client=client,
-            kind="partial" if partial else "single",
-            length=length,
-            upload_offset=0,
-            metadata_header=description.metadata_header,
-            filename=description.filename,
-            tags=description.tags,
-            is_public=description.is_public,
-            created_at=now,
-            expires_at=now + timedelta(seconds=self.expire_seconds),
-        )
+        description = await self._admit(actor, description, length, named=not partial)
+        upload = self._new(actor, client, "partial" if partial else "single", length, description)
         async with transaction(self.sessions) as session:
-            if await repository.unfinished(session, client, now) >= self.max_per_client:
+            if await repository.unfinished(session, client, utcnow()) >= self.max_per_client:
                 raise TooManyRequests(
                     f"You already have {self.max_per_client} unfinished uploads; finish or "
                     "delete one first.",
@@ -150,46 +129,70 @@ class Resumables:
         log.info("resumable_created", upload_id=upload.id, length=length, kind=upload.kind)
         return _progress(upload)
 
+    async def _admit(
+        self, actor: Actor, description: Description, length: int, *, named: bool
+    ) -> Description:
+        """Refuse now rather than after the last byte what would refuse the file once whole:
+        its size, its name's type, its tags, its visibility. The description with the name
+        as it will be stored."""
+        if description.filename is None and named:
+            raise BadRequest("Name the file: send Upload-Metadata with 'filename'.")
+        self.pipeline.refuse_declared_over(length)
+        if description.filename is not None:
+            admission = await self.pipeline.admit(description.filename, at_least=length)
+            description = replace(description, filename=admission.filename)
+        normalise_tags(parse_tags(description.tags))
+        require_allowed(description.is_public, actor)
+        return description
+
+    def _new(
+        self, actor: Actor, client: str, kind: str, length: int, description: Description
+    ) -> ResumableUpload:
+        now = utcnow()
+        return ResumableUpload(
+            id=uuid.uuid4().hex,
+            owner_key_id=actor.key_pk,
+            client=client,
+            kind=kind,
+            length=length,
+            upload_offset=0,
+            metadata_header=description.metadata_header,
+            filename=description.filename,
+            tags=description.tags,
+            is_public=description.is_public,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.expire_seconds),
+        )
+
     async def concatenate(
         self, actor: Actor, client: Client, parts: Sequence[str], description: Description
     ) -> Progress:
         """The final upload made of the finished partial `parts`, in their order: it goes
         through the pipeline at once, and the partials are gone once the file is recorded."""
+        if not 0 < len(parts) <= MAX_PARTS or len(set(parts)) != len(parts):
+            raise BadRequest(f"Name 1 to {MAX_PARTS} partial uploads, each once.")
+        for upload_id in parts:  # before any lock: a stranger's id holds nothing up
+            await self._owned(actor, upload_id)
         async with AsyncExitStack() as held:
-            partials = []
-            for upload_id in sorted(set(parts)):  # always in one order: no two requests deadlock
+            for upload_id in sorted(parts):  # always in one order: no two requests deadlock
                 await held.enter_async_context(self.locks.hold(upload_id))
-            for upload_id in parts:
-                partial = await self._owned(actor, upload_id)
+            partials = [await self._owned(actor, upload_id) for upload_id in parts]
+            for partial in partials:
                 if partial.kind != "partial" or partial.upload_offset != partial.length:
-                    raise BadRequest(f"Upload {upload_id} is not a finished partial upload.")
-                partials.append(partial)
-            if len(set(parts)) != len(parts):
-                raise BadRequest("Name each partial upload once.")
-            if description.filename is None:
-                raise BadRequest("Name the file: send Upload-Metadata with 'filename'.")
+                    raise BadRequest(f"Upload {partial.id} is not a finished partial upload.")
+            length = sum(partial.length for partial in partials)
+            description = await self._admit(actor, description, length, named=True)
             async with transaction(self.sessions) as session:
                 pieces = await repository.chunks(session, parts)
-            now = utcnow()
-            final = ResumableUpload(
-                id=uuid.uuid4().hex,
-                owner_key_id=actor.key_pk,
-                client=partials[0].client,
-                kind="final",
-                parts=" ".join(parts),
-                length=sum(partial.length for partial in partials),
-                metadata_header=description.metadata_header,
-                filename=description.filename,
-                tags=description.tags,
-                is_public=description.is_public,
-                created_at=now,
-                expires_at=now + timedelta(seconds=self.expire_seconds),
-            )
+            final = self._new(actor, partials[0].client, "final", length, description)
+            final.parts = " ".join(parts)
 
             async def settle(session: AsyncSession, stored: StoredFile) -> None:
                 final.upload_offset, final.file_id = final.length, stored.file_id
                 session.add(final)
-                keys = await repository.remove(session, parts)
+                keys, removed = await repository.remove(session, parts)
+                if removed != len(parts):  # another request used one of them meanwhile
+                    raise Conflict("A partial upload was used or removed meanwhile.")
                 after_commit(session, lambda: chunks.delete(self.storage, keys))
 
             received = await self._finish(actor, client, final, pieces, settle)
@@ -222,15 +225,21 @@ class Resumables:
                 )
             if upload.file_id is not None:
                 return _progress(upload)  # done already: nothing more to take
-            chunk, interrupted = await chunks.receive(self.storage, upload, body, checksum)
+            try:
+                chunk, interrupted = await chunks.receive(self.storage, upload, body, checksum)
+            except (StorageError, OSError) as exc:
+                log.error("resumable_chunk_not_stored", upload_id=upload_id, error=str(exc))
+                raise ServiceUnavailable("The bytes could not be stored. Try again.") from None
+            end = upload.upload_offset + (chunk.size if chunk else 0)
+            expires_at = utcnow() + timedelta(seconds=self.expire_seconds)
+            if end == upload.length and upload.kind == "single":
+                # Every byte is in: also after a body cut off past its last byte, and for an
+                # empty file, which no chunk ever brings.
+                return await self._finish_single(actor, client, upload, chunk, expires_at)
             if chunk is None:
                 if interrupted is not None:
                     raise interrupted
                 return _progress(upload)
-            end = chunk.start + chunk.size
-            expires_at = utcnow() + timedelta(seconds=self.expire_seconds)
-            if end == upload.length and upload.kind == "single" and interrupted is None:
-                return await self._finish_single(actor, client, upload, chunk, expires_at)
             try:
                 async with transaction(self.sessions) as session:
                     if not await repository.advance(
@@ -255,35 +264,32 @@ class Resumables:
         actor: Actor,
         client: Client,
         upload: ResumableUpload,
-        last: ResumableChunk,
+        last: ResumableChunk | None,
         expires_at: datetime,
     ) -> Progress:
+        """Make the file of an upload whose last bytes are `last` (not yet recorded)."""
+        fresh = [last.key] if last else []
         async with transaction(self.sessions) as session:
-            pieces = [*await repository.chunks(session, [upload.id]), last]
+            pieces = [*await repository.chunks(session, [upload.id]), *([last] if last else [])]
 
         async def settle(session: AsyncSession, stored: StoredFile) -> None:
-            if not await repository.advance(
-                session,
-                upload.id,
-                last.start,
-                upload.length,
-                file_id=stored.file_id,
-                expires_at=expires_at,
-            ):
+            changes = {"file_id": stored.file_id, "expires_at": expires_at}
+            start = upload.upload_offset
+            if not await repository.advance(session, upload.id, start, upload.length, **changes):
                 raise Conflict("Another request finished this upload first.")
             keys = await repository.remove_chunks(session, [upload.id])
-            after_commit(session, lambda: chunks.delete(self.storage, [*keys, last.key]))
+            after_commit(session, lambda: chunks.delete(self.storage, [*keys, *fresh]))
 
         try:
             received = await self._finish(actor, client, upload, pieces, settle)
         except REFUSED_FOR_GOOD:
             # The content itself was refused: sending it again cannot change that.
             with anyio.CancelScope(shield=True):
-                await self._remove([upload.id], extra_keys=[last.key])
+                await self._remove([upload.id], extra_keys=fresh)
             raise
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await chunks.delete(self.storage, [last.key])
+                await chunks.delete(self.storage, fresh)
             raise
         upload.upload_offset, upload.file_id, upload.expires_at = (
             upload.length,
@@ -340,35 +346,40 @@ class Resumables:
 
     async def _remove(self, upload_ids: Sequence[str], extra_keys: Sequence[str] = ()) -> None:
         async with transaction(self.sessions) as session:
-            keys = await repository.remove(session, upload_ids)
+            keys, _ = await repository.remove(session, upload_ids)
         await chunks.delete(self.storage, [*keys, *extra_keys])
 
     # ---- the sweep ---------------------------------------------------------------------------
 
     async def sweep(self, stale_seconds: float) -> int:
-        """Remove expired uploads with their chunks, and chunk blobs that no row names (a
-        process died between writing one and recording it). Returns how many blobs went."""
+        """Remove expired uploads with their chunks, and chunk blobs older than `stale_seconds`
+        whose upload is gone. Returns how many blobs went."""
         removed = 0
         while True:
             async with transaction(self.sessions) as session:
                 ids = await repository.expired(session, utcnow(), SWEEP_BATCH)
-                keys = await repository.remove(session, ids) if ids else []
+                keys, _ = await repository.remove(session, ids) if ids else ([], 0)
             await chunks.delete(self.storage, keys)
             removed += len(keys)
             if ids:
                 log.info("resumable_expired", uploads=len(ids), chunks=len(keys))
             if len(ids) < SWEEP_BATCH:
                 break
+        # A chunk blob whose upload is gone is an orphan: its upload expired or finished while
+        # a process that died was writing it. A blob of a live upload is left alone, even
+        # without a row: it may be the last chunk of a file being made right now, and the
+        # upload's own end takes it.
         cutoff = utcnow() - timedelta(seconds=stale_seconds)
-        batch = []
-        async for blob in self.storage.list(chunks.KEY_PREFIX):
-            if blob.modified < cutoff:
-                batch.append(blob.key)
-        for start in range(0, len(batch), SWEEP_BATCH):
-            keys = batch[start : start + SWEEP_BATCH]
+        old = [
+            blob.key
+            async for blob in self.storage.list(chunks.KEY_PREFIX)
+            if blob.modified < cutoff
+        ]
+        for start in range(0, len(old), SWEEP_BATCH):
+            keys = old[start : start + SWEEP_BATCH]
             async with transaction(self.sessions) as session:
-                known = await repository.known_keys(session, keys)
-            orphans = [key for key in keys if key not in known]
+                live = await repository.existing(session, {chunks.upload_of(key) for key in keys})
+            orphans = [key for key in keys if chunks.upload_of(key) not in live]
             await chunks.delete(self.storage, orphans)
             removed += len(orphans)
         return removed
