@@ -1,4 +1,4 @@
-"""The `filewallball` command: serve the API, or migrate the database."""
+"""The `filewallball` command: serve the API, migrate the database, manage keys, back up."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 import enum
 import ipaddress
 import os
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 import structlog
 import typer
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from filewallball import migrations, serving
 from filewallball.access import audit, keys
 from filewallball.access.roles import Role
+from filewallball.backup import service as backup_service
 from filewallball.db import create_engine, create_sessionmaker, transaction
 from filewallball.log import configure_logging, logging_config
 from filewallball.settings import ANY_HOST, Settings, SettingsError, load_settings
@@ -110,6 +111,60 @@ def migrate(
     settings = _settings()
     migrations.upgrade(settings, revision)
     typer.echo(f"database at {revision}")
+
+
+@cli.command()
+def backup(
+    place: Annotated[
+        str, typer.Argument(help="A folder, or s3://bucket/prefix on the service's S3 store.")
+    ],
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check the latest snapshot there instead.")
+    ] = False,
+    snapshot: Annotated[str | None, typer.Option(help="With --verify: this snapshot.")] = None,
+) -> None:
+    """Write a consistent snapshot (metadata and every blob) while the service runs; only blobs
+    not already in PLACE are copied. With --verify, re-hash a snapshot without restoring it."""
+    settings = _settings()
+    if verify:
+        outcome = _run_backup(backup_service.verify(settings, place, snapshot))
+    else:
+        outcome = _run_backup(backup_service.backup(settings, place))
+    manifest = outcome.manifest
+    rows = sum(entry.rows for entry in manifest.tables.values())
+    typer.echo(
+        f"snapshot {manifest.snapshot}: {rows} rows, {len(manifest.blobs)} blobs"
+        + ("" if verify else f" ({outcome.copied} copied, the rest already there)")
+    )
+    for problem in outcome.problems:
+        typer.echo(f"damaged: {problem}", err=True)
+    if outcome.problems:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def restore(
+    place: Annotated[str, typer.Argument(help="Where the backup is (as for backup).")],
+    snapshot: Annotated[str | None, typer.Option(help="This snapshot, not the latest.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace whatever this instance holds.")
+    ] = False,
+) -> None:
+    """Restore a snapshot into this (empty) instance, checking every blob's SHA-256."""
+    settings = _settings()
+    migrations.upgrade(settings)
+    outcome = _run_backup(backup_service.restore(settings, place, snapshot=snapshot, force=force))
+    manifest = outcome.manifest
+    rows = sum(entry.rows for entry in manifest.tables.values())
+    typer.echo(f"restored snapshot {manifest.snapshot}: {rows} rows, {outcome.copied} blobs")
+
+
+def _run_backup(work: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(work)
+    except backup_service.BackupError as exc:
+        typer.echo(f"filewallball: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)

@@ -1,0 +1,288 @@
+"""Backup, check and restore.
+
+A backup reads every table in one snapshot, then copies the blobs those rows name. An upload
+that lands meanwhile is wholly out (its row is not in the snapshot, so its blob is not copied)
+or wholly in (its row is, and its blob was committed before it). A restore checks every blob's
+SHA-256 as it copies it into the instance's storage, then writes every row in one transaction:
+a damaged backup leaves no row behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from filewallball.backup import archive, tables
+from filewallball.backup.archive import BlobEntry, Manifest, TableEntry
+from filewallball.backup.progress import Tally
+from filewallball.db import create_engine, utcnow
+from filewallball.files import blob_keys
+from filewallball.settings import Settings
+from filewallball.storage import BlobNotFound, Storage, StorageError, create_storage
+
+log = structlog.get_logger(__name__)
+
+LAST_BACKUP = "last_backup_at"  # the system setting a backup writes, for the metrics
+
+
+class BackupError(Exception):
+    """The backup cannot be made, read or restored; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    manifest: Manifest
+    copied: int  # blobs written by this run; the others were there already
+    problems: list[str]
+
+
+async def backup(settings: Settings, place: str) -> Outcome:
+    """Write a snapshot of the instance to `place`."""
+    source, target = create_storage(settings), archive.open_place(place, settings)
+    engine = create_engine(settings)
+    await source.open()
+    await target.open()
+    try:
+        snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        manifest = await _write_tables(engine, target, snapshot)
+        wanted = await _blobs_named(source, manifest)
+        copied = await _copy_blobs(source, target, wanted, manifest)
+        await archive.write_all(target, archive.manifest_key(snapshot), manifest.to_json())
+        await _remember(engine)
+    finally:
+        await engine.dispose()
+        await source.close()
+        await target.close()
+    problems = [f"blob missing for {key}" for key in manifest.missing]
+    log.info("backup_written", snapshot=snapshot, blobs=len(manifest.blobs), copied=copied)
+    return Outcome(manifest, copied, problems)
+
+
+async def _write_tables(engine: AsyncEngine, target: Storage, snapshot: str) -> Manifest:
+    async with tables.snapshot(engine) as connection:
+        manifest = Manifest(
+            snapshot=snapshot,
+            created_at=utcnow().isoformat(),
+            revision=await tables.schema_revision(connection),
+            database=engine.dialect.name,
+        )
+        for table in tables.all_tables():
+            writer = target.writer(archive.table_key(snapshot, table.name))
+            digest, count, batch = hashlib.sha256(), 0, []
+            compressor = tables.compressor()
+            try:
+                async for record in tables.rows(connection, table):
+                    count += 1
+                    batch.append(record)
+                    _note_blob(manifest, table, record)
+                    if len(batch) >= tables.BATCH:
+                        data = tables.encoded(batch, compressor)
+                        digest.update(data)
+                        await writer.write(data)
+                        batch = []
+                data = tables.encoded(batch, compressor) + compressor.flush()
+                digest.update(data)
+                await writer.write(data)
+                await writer.commit()
+            except BaseException:
+                await writer.abort()
+                raise
+            manifest.tables[table.name] = TableEntry(count, digest.hexdigest())
+    return manifest
+
+
+def _note_blob(manifest: Manifest, table: Table, record: dict[str, Any]) -> None:
+    """The blobs rows name: each file's, and each chunk of an unfinished resumable upload."""
+    if table.name == "files":
+        manifest.blobs.append(
+            BlobEntry(record["storage_path"], record["sha256"], record["file_size"])
+        )
+    elif table.name == "resumable_chunks":
+        manifest.blobs.append(BlobEntry(record["key"], "", record["size"]))
+
+
+async def _blobs_named(source: Storage, manifest: Manifest) -> list[BlobEntry]:
+    """The rows' blobs, and what was made from them (thumbnails), which no row names."""
+    files = {entry.key for entry in manifest.blobs}
+    derived = [
+        BlobEntry(info.key, "", info.size)
+        async for info in source.list()
+        if blob_keys.is_ours(info.key)
+        and info.key != blob_keys.owner_of(info.key)
+        and blob_keys.owner_of(info.key) in files
+    ]
+    return [*manifest.blobs, *derived]
+
+
+async def _copy_blobs(
+    source: Storage, target: Storage, wanted: list[BlobEntry], manifest: Manifest
+) -> int:
+    copied = 0
+    manifest.blobs = []
+    with Tally("backup", sum(entry.size for entry in wanted), len(wanted)) as tally:
+        for entry in wanted:
+            try:
+                sha256 = entry.sha256 or await _hash(source, entry.key)
+                if not await target.exists(archive.blob_key(sha256)):
+                    await _copy(source, entry.key, target, archive.blob_key(sha256), sha256)
+                    copied += 1
+            except BlobNotFound:
+                log.warning("backup_blob_missing", key=entry.key)
+                manifest.missing.append(entry.key)
+                continue
+            manifest.blobs.append(BlobEntry(entry.key, sha256, entry.size))
+            tally.advance(entry.size)
+    return copied
+
+
+async def _hash(storage: Storage, key: str) -> str:
+    digest = hashlib.sha256()
+    async with aclosing(storage.read(key)) as data:
+        async for chunk in data:
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _copy(source: Storage, key: str, target: Storage, target_key: str, sha256: str) -> None:
+    """Copy a blob, committed only if its bytes have the SHA-256 they should."""
+    writer, digest = target.writer(target_key), hashlib.sha256()
+    try:
+        async with aclosing(source.read(key)) as data:
+            async for chunk in data:
+                digest.update(chunk)
+                await writer.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise BackupError(f"{key}: its bytes do not have the SHA-256 {sha256}")
+        await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+
+
+async def _remember(engine: AsyncEngine) -> None:
+    """Note when the last backup succeeded, for the metrics and alerts. A write first: on SQLite
+    a transaction that read before writing fails at once when another writer came between."""
+    table, stamp = tables.table_named("system_settings"), utcnow()
+    async with engine.begin() as connection:
+        updated = await connection.execute(
+            table.update()
+            .where(table.c.setting_key == LAST_BACKUP)
+            .values(setting_value=stamp.isoformat(), updated_at=stamp)
+        )
+        if not updated.rowcount:
+            await connection.execute(
+                table.insert().values(
+                    setting_key=LAST_BACKUP,
+                    setting_value=stamp.isoformat(),
+                    setting_type="datetime",
+                    description="When the last backup was written",
+                    is_public=False,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+
+
+async def verify(settings: Settings, place: str, snapshot: str | None = None) -> Outcome:
+    """Check a snapshot without restoring it: every table file and every blob re-hashed."""
+    storage = archive.open_place(place, settings)
+    await storage.open()
+    try:
+        manifest = await _manifest(storage, snapshot)
+        problems = []
+        for name, table_entry in manifest.tables.items():
+            try:
+                sha256 = await _hash(storage, archive.table_key(manifest.snapshot, name))
+            except BlobNotFound:
+                problems.append(f"table {name}: missing")
+                continue
+            if sha256 != table_entry.sha256:
+                problems.append(f"table {name}: damaged")
+        unique = {entry.sha256: entry for entry in manifest.blobs}
+        with Tally("verify", sum(e.size for e in unique.values()), len(unique)) as tally:
+            for sha256, entry in unique.items():
+                try:
+                    if await _hash(storage, archive.blob_key(sha256)) != sha256:
+                        problems.append(f"blob {entry.key}: damaged")
+                except BlobNotFound:
+                    problems.append(f"blob {entry.key}: missing")
+                tally.advance(entry.size)
+    finally:
+        await storage.close()
+    return Outcome(manifest, 0, problems)
+
+
+async def restore(
+    settings: Settings, place: str, *, snapshot: str | None = None, force: bool = False
+) -> Outcome:
+    """Restore a snapshot into this instance (its schema migrated to the latest), which must be
+    empty unless `force`."""
+    source, target = archive.open_place(place, settings), create_storage(settings)
+    await source.open()
+    await target.open()
+    engine = create_engine(settings)
+    try:
+        manifest = await _manifest(source, snapshot)
+        async with engine.connect() as connection:
+            revision = await tables.schema_revision(connection)
+            empty = await tables.is_empty(connection)
+        if revision != manifest.revision:
+            raise BackupError(
+                f"the backup's schema is {manifest.revision}, this instance's {revision}: "
+                "restore with the release that wrote it"
+            )
+        if not empty and not force:
+            raise BackupError("this instance holds data: restore into an empty one, or --force")
+        with Tally("restore", sum(e.size for e in manifest.blobs), len(manifest.blobs)) as tally:
+            for entry in manifest.blobs:
+                await _copy(source, archive.blob_key(entry.sha256), target, entry.key, entry.sha256)
+                tally.advance(entry.size)
+        async with engine.begin() as connection:
+            await tables.clear(connection)
+            for table in tables.all_tables():
+                if table.name not in manifest.tables:
+                    raise BackupError(f"the backup has no table {table.name}")
+                batch = []
+                key = archive.table_key(manifest.snapshot, table.name)
+                checked = _checked(source, key, manifest.tables[table.name].sha256)
+                async for record in tables.decoded(checked):
+                    batch.append(record)
+                    if len(batch) >= tables.BATCH:
+                        await tables.insert_rows(connection, table, batch)
+                        batch = []
+                await tables.insert_rows(connection, table, batch)
+    except (BlobNotFound, StorageError) as exc:
+        raise BackupError(f"the backup cannot be read: {exc}") from None
+    finally:
+        await engine.dispose()
+        await source.close()
+        await target.close()
+    log.info("restored", snapshot=manifest.snapshot, blobs=len(manifest.blobs))
+    return Outcome(manifest, len(manifest.blobs), [])
+
+
+async def _checked(storage: Storage, key: str, sha256: str) -> AsyncIterator[bytes]:
+    """A table file's bytes; BackupError at its end unless they have their SHA-256 (the rows
+    read from it are then rolled back)."""
+    digest = hashlib.sha256()
+    async with aclosing(storage.read(key)) as data:
+        async for chunk in data:
+            digest.update(chunk)
+            yield chunk
+    if digest.hexdigest() != sha256:
+        raise BackupError(f"{key} is damaged: its SHA-256 is not the manifest's")
+
+
+async def _manifest(storage: Storage, snapshot: str | None) -> Manifest:
+    try:
+        return await archive.manifest(storage, snapshot)
+    except (LookupError, ValueError) as exc:
+        raise BackupError(str(exc)) from None

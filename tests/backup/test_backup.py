@@ -1,0 +1,240 @@
+"""Backup and restore, as an operator runs them: `filewallball backup` while the service runs,
+`filewallball restore` into an empty instance on the other database, and the same files, byte
+for byte, with the same ids, owners, keys, counts, tags and logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import httpx
+import pytest
+from fastapi import FastAPI
+from PIL import Image
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from filewallball import migrations
+from filewallball.access import keys
+from filewallball.access.roles import Role
+from filewallball.app import create_app
+from filewallball.backup import tables
+from filewallball.settings import Settings
+from tests.conftest import IN_CI, MARIADB_URL, S3_BUCKET, STORAGE, Backend, activity_written
+
+pytestmark = pytest.mark.anyio
+
+
+async def cli(settings: Settings, *arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The `filewallball` command, as an operator runs it on the instance of `settings`; the
+    event loop, and the app on it, keep running meanwhile."""
+    instance = {
+        "FWB_DATABASE_URL": settings.database_url,
+        "FWB_STORAGE_DIR": str(settings.storage_dir),
+        "FWB_LOG_LEVEL": "warning",
+    }
+    command = [sys.executable, "-m", "filewallball", *arguments]
+    run = partial(
+        subprocess.run,
+        command,
+        env={**os.environ, **instance, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return await anyio.to_thread.run_sync(run)
+
+
+@pytest.fixture
+def other_database(backend: Backend, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the other kind than the run's: MariaDB for SQLite, and back."""
+    if backend.name == "mariadb":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
+        migrations.upgrade(Settings(database_url=url))
+        yield url
+        return
+    if not MARIADB_URL:
+        if IN_CI:
+            pytest.fail("CI must restore into MariaDB: FWB_TEST_DATABASE_URL is not set")
+        pytest.skip("FWB_TEST_DATABASE_URL is not set")
+    server = make_url(Settings(database_url=MARIADB_URL).database_url)
+    name = f"{server.database}_restore"
+    admin = create_engine(server.set(drivername="mysql+pymysql", database=None))
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(
+            text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        )
+    url = server.set(database=name).render_as_string(hide_password=False)
+    migrations.upgrade(Settings(database_url=url))
+    yield url
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+    admin.dispose()
+
+
+def sync_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "mysql+pymysql"
+    return create_engine(parsed.set(drivername=driver))
+
+
+def every_row(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, as the service's models read them."""
+    engine = sync_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {
+                table.name: [
+                    tuple(row)
+                    for row in connection.execute(
+                        select(table).order_by(*table.primary_key.columns)
+                    )
+                ]
+                for table in tables.all_tables()
+            }
+    finally:
+        engine.dispose()
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def fill(app: FastAPI) -> tuple[str, dict[str, bytes]]:
+    """An instance in use: a key, its private and tagged files, an image with its thumbnail,
+    an anonymous upload, views, downloads, a deletion. The key's secret and the files."""
+    async with app.state.fwb.sessions() as session:
+        issued = await keys.issue(session, "laptop", Role.uploader)
+        await session.commit()
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 1))
+    owner = {"Authorization": f"Bearer {issued.secret}"}
+    contents = {
+        "notes.txt": "한글 notes\n".encode() * 500,
+        "photo.png": png(),
+        "anonymous.csv": b"a,b\n1,2\n",
+        "gone.txt": b"deleted later",
+    }
+    ids: dict[str, bytes] = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        for name, content in contents.items():
+            headers = {} if name == "anonymous.csv" else owner
+            form = {"tags": "trip,2026", "is_public": "false"} if name == "notes.txt" else {}
+            answer = await http.post(
+                "/upload", files={"file": (name, content)}, data=form, headers=headers
+            )
+            assert answer.status_code == 201, answer.text
+            ids[answer.json()["file_id"]] = content
+        await app.state.fwb.jobs.run_until_idle()  # thumbnail and MD5s
+        for file_id in ids:
+            await http.get(f"/files/{file_id}", headers=owner)
+            await http.get(f"/download/{file_id}", headers=owner)
+        gone = next(iter(i for i, c in ids.items() if c == b"deleted later"))
+        assert (await http.delete(f"/files/{gone}", headers=owner)).status_code == 204
+        await activity_written(app)
+    return issued.secret, ids
+
+
+async def test_a_backup_restores_into_the_other_database_as_it_was(
+    settings: Settings, other_database: str, tmp_path: Path
+) -> None:
+    source = create_app(settings.model_copy(update={"job_concurrency": 0}))
+    async with source.router.lifespan_context(source):
+        secret, contents = await fill(source)
+        written = await cli(settings, "backup", str(tmp_path / "backup"))
+    assert written.returncode == 0, written.stderr
+    assert "6 blobs (6 copied" in written.stdout  # four files, the image's two thumbnails
+
+    restored_dir = tmp_path / "restored"
+    target_env = {
+        "FWB_DATABASE_URL": other_database,
+        "FWB_STORAGE_DIR": str(restored_dir),
+        "FWB_S3_PREFIX": f"restored/{tmp_path.name}",
+    }
+    restored = await cli(settings, "restore", str(tmp_path / "backup"), **target_env)
+    assert restored.returncode == 0, restored.stderr
+
+    before, after = every_row(settings.database_url), every_row(other_database)
+    # The backup notes its own time in the source after the snapshot: the one row it adds.
+    before["system_settings"] = [
+        row for row in before["system_settings"] if "last_backup_at" not in row
+    ]
+    assert after == before  # same ids, owners, keys, counts, tags, logs, jobs
+    target = create_app(
+        settings.model_copy(
+            update={
+                "database_url": other_database,
+                "storage_dir": restored_dir,
+                "s3_prefix": f"restored/{tmp_path.name}",
+                "redis_url": None,
+                "job_concurrency": 0,
+            }
+        )
+    )
+    async with target.router.lifespan_context(target):
+        transport = httpx.ASGITransport(app=target, client=("203.0.113.7", 1))
+        headers = {"Authorization": f"Bearer {secret}"}  # the key works there too
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            for file_id, content in contents.items():
+                answer = await http.get(f"/download/{file_id}", headers=headers)
+                if content == b"deleted later":
+                    assert answer.status_code == 404
+                else:
+                    assert answer.content == content
+            image = next(i for i, c in contents.items() if c.startswith(b"\x89PNG"))
+            thumbnail = await http.get(f"/thumbnails/{image}", headers=headers)
+            assert thumbnail.status_code == 200
+            assert thumbnail.headers["content-type"] == "image/webp"
+
+
+async def test_a_second_backup_copies_only_what_is_new_and_verify_finds_damage(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    # On an S3 run the backups go to a prefix of the bucket; else to a folder.
+    on_s3 = f"s3://{S3_BUCKET}/backups/{tmp_path.name}"
+    place = tmp_path / "backup"
+    where = on_s3 if STORAGE == "s3" else str(place)
+    await client.post("/upload", files={"file": ("a.txt", b"first file")})
+    first = await cli(settings, "backup", where)
+    await client.post("/upload", files={"file": ("b.txt", b"second file")})
+    second = await cli(settings, "backup", where)
+    checked = await cli(settings, "backup", "--verify", where)
+
+    assert "(1 copied" in first.stdout
+    assert "2 blobs (1 copied" in second.stdout, second.stderr
+    assert checked.returncode == 0, checked.stderr
+    if STORAGE == "local":
+        blob = next(path for path in (place / "blobs").rglob("*") if path.is_file())
+        blob.write_bytes(b"bit rot")
+        damaged = await cli(settings, "backup", "--verify", str(place))
+        assert damaged.returncode == 1
+        assert "damaged" in damaged.stderr
+
+
+async def test_restore_refuses_an_instance_that_holds_data(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    await client.post("/upload", files={"file": ("a.txt", b"kept")})
+    assert (await cli(settings, "backup", str(tmp_path / "backup"))).returncode == 0
+
+    refused = await cli(settings, "restore", str(tmp_path / "backup"))
+    nothing = await cli(settings, "restore", str(tmp_path / "nowhere"))
+
+    assert refused.returncode == 1
+    assert "holds data" in refused.stderr
+    assert nothing.returncode == 1
+    assert "no complete snapshot" in nothing.stderr
+    manifest = json.loads(
+        next((tmp_path / "backup" / "snapshots").rglob("manifest.json")).read_text()
+    )
+    assert manifest["tables"]["files"]["rows"] == 1
