@@ -314,3 +314,26 @@ def test_the_example_secrets_say_they_are_examples() -> None:
             if "PASSWORD" in key or "SECRET" in key
         ]
         assert passwords and all(value.startswith("EXAMPLE-") for value in passwords)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_backup_runs_nightly_one_at_a_time_next_to_the_files(overlay: str) -> None:
+    objects = rendered(overlay)
+    cron = find(objects, "CronJob", "filewallball-backup")["spec"]
+    assert cron["concurrencyPolicy"] == "Forbid"
+    minute, hour, *every_day = cron["schedule"].split()
+    assert minute.isdigit()
+    assert every_day == ["*", "*", "*"] and hour.isdigit()
+    pod = cron["jobTemplate"]["spec"]["template"]
+    # Labelled as the service's own pods: the network policies let it reach MariaDB.
+    assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "filewallball"
+    [backup] = pod["spec"]["containers"]
+    assert backup["command"] == ["filewallball", "backup"]
+    assert backup["securityContext"]["readOnlyRootFilesystem"] is True
+    place = env_of(backup)["FWB_BACKUP_PLACE"]
+    mounts = {mount["mountPath"] for mount in backup.get("volumeMounts", [])}
+    if overlay == "s3":
+        assert place.startswith("s3://")
+        assert mounts == {"/tmp"}  # files and snapshots both in buckets
+    else:
+        assert place in mounts and "/data/files" in mounts

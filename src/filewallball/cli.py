@@ -116,7 +116,11 @@ def migrate(
 @cli.command()
 def backup(
     place: Annotated[
-        str, typer.Argument(help="A folder, or s3://bucket/prefix on the service's S3 store.")
+        str,
+        typer.Argument(
+            help="A folder, or s3://bucket/prefix on the service's S3 store.",
+            envvar="FWB_BACKUP_PLACE",
+        ),
     ],
     verify: Annotated[
         bool, typer.Option("--verify", help="Check the latest snapshot there instead.")
