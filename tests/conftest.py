@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -345,3 +346,25 @@ def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield str(socket_path)
     process.terminate()
     process.wait(timeout=20)
+
+
+async def run_cli(
+    settings: Settings, *arguments: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The `filewallball` command, as an operator runs it on the instance of `settings`; the
+    event loop, and the app on it, keep running meanwhile."""
+    instance = {
+        "FWB_DATABASE_URL": settings.database_url,
+        "FWB_STORAGE_DIR": str(settings.storage_dir),
+        "FWB_LOG_LEVEL": "warning",
+    }
+    command = [sys.executable, "-m", "filewallball", *arguments]
+    run = partial(
+        subprocess.run,
+        command,
+        env={**os.environ, **instance, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return await anyio.to_thread.run_sync(run)

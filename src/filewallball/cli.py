@@ -1,4 +1,5 @@
-"""The `filewallball` command: serve the API, migrate the database, manage keys, back up."""
+"""The `filewallball` command: serve the API, migrate the database, manage keys, back up,
+check integrity."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from filewallball.access import audit, keys
 from filewallball.access.roles import Role
 from filewallball.backup import service as backup_service
 from filewallball.db import create_engine, create_sessionmaker, transaction
+from filewallball.files import fsck as fsck_check
 from filewallball.log import configure_logging, logging_config
 from filewallball.settings import ANY_HOST, Settings, SettingsError, load_settings
+from filewallball.storage import create_storage
 
 cli = typer.Typer(help="FileWallBall: upload a file, get a link.", no_args_is_help=True)
 log = structlog.get_logger("filewallball.cli")
@@ -161,6 +164,53 @@ def restore(
     manifest = outcome.manifest
     rows = sum(entry.rows for entry in manifest.tables.values())
     typer.echo(f"restored snapshot {manifest.snapshot}: {rows} rows, {outcome.copied} blobs")
+
+
+@cli.command()
+def fsck(
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Read every byte and compare SHA-256s, not sizes.")
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Remove orphans and stale writes; mark files whose bytes are gone as lost (410).",
+        ),
+    ] = False,
+) -> None:
+    """Check that every file's row has its blob and every blob its row; exit 1 on damage."""
+    settings = _settings()
+
+    async def run() -> fsck_check.Findings:
+        engine, storage = create_engine(settings), create_storage(settings)
+        await storage.open()
+        try:
+            return await fsck_check.check(
+                create_sessionmaker(engine),
+                storage,
+                deep=deep,
+                repair=repair,
+                stale_seconds=settings.stale_upload_seconds,
+            )
+        finally:
+            await storage.close()
+            await engine.dispose()
+
+    findings = asyncio.run(run())
+    for line in findings.summary():
+        typer.echo(line)
+    for kind, names in (
+        ("missing", findings.missing),
+        ("wrong size", findings.wrong_size),
+        ("wrong content", findings.wrong_content),
+        ("orphan", findings.orphans),
+        ("orphan thumbnail", findings.orphan_thumbnails),
+    ):
+        for name in names:
+            typer.echo(f"{kind}: {name}", err=True)
+    if findings.damaged:
+        raise typer.Exit(1)
 
 
 def _run_backup(work: Coroutine[Any, Any, T]) -> T:

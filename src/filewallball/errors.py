@@ -8,7 +8,7 @@
     ├── Forbidden                     403  the actor's role may not do this
     ├── NotFound                      404  unknown, malformed, deleted or another's private file
     ├── Conflict                      409  the change clashes with what exists
-    ├── Gone                          410  an upload that expired
+    ├── Gone                          410  an upload that expired; a file whose bytes were lost
     ├── PreconditionFailed            412  a tus request without Tus-Resumable: 1.0.0
     ├── PayloadTooLarge               413  over FWB_MAX_FILE_SIZE or the extension's own limit
     ├── RangeNotSatisfiable           416  a Range outside the file
@@ -257,6 +257,13 @@ def problem_response(
 
 
 FILE_NOT_FOUND: Responses = {404: problem_response(404, "No file has this id.")}
+CONTENT_LOST: Responses = {
+    410: problem_response(
+        410,
+        "The file's content was lost from storage; an admin can restore it from a backup.",
+        description="An integrity check (`filewallball fsck --repair`) found its bytes gone.",
+    )
+}
 DATABASE_DOWN: Responses = {
     503: problem_response(503, "The database is unavailable. Try again shortly.")
 }

@@ -6,15 +6,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -28,29 +23,17 @@ from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.backup import tables
 from filewallball.settings import Settings
-from tests.conftest import IN_CI, MARIADB_URL, S3_BUCKET, STORAGE, Backend, activity_written
+from tests.conftest import (
+    IN_CI,
+    MARIADB_URL,
+    S3_BUCKET,
+    STORAGE,
+    Backend,
+    activity_written,
+    run_cli,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-async def cli(settings: Settings, *arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """The `filewallball` command, as an operator runs it on the instance of `settings`; the
-    event loop, and the app on it, keep running meanwhile."""
-    instance = {
-        "FWB_DATABASE_URL": settings.database_url,
-        "FWB_STORAGE_DIR": str(settings.storage_dir),
-        "FWB_LOG_LEVEL": "warning",
-    }
-    command = [sys.executable, "-m", "filewallball", *arguments]
-    run = partial(
-        subprocess.run,
-        command,
-        env={**os.environ, **instance, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return await anyio.to_thread.run_sync(run)
 
 
 @pytest.fixture
@@ -151,7 +134,7 @@ async def test_a_backup_restores_into_the_other_database_as_it_was(
     source = create_app(settings.model_copy(update={"job_concurrency": 0}))
     async with source.router.lifespan_context(source):
         secret, contents = await fill(source)
-        written = await cli(settings, "backup", str(tmp_path / "backup"))
+        written = await run_cli(settings, "backup", str(tmp_path / "backup"))
     assert written.returncode == 0, written.stderr
     assert "6 blobs (6 copied" in written.stdout  # four files, the image's two thumbnails
 
@@ -161,7 +144,7 @@ async def test_a_backup_restores_into_the_other_database_as_it_was(
         "FWB_STORAGE_DIR": str(restored_dir),
         "FWB_S3_PREFIX": f"restored/{tmp_path.name}",
     }
-    restored = await cli(settings, "restore", str(tmp_path / "backup"), **target_env)
+    restored = await run_cli(settings, "restore", str(tmp_path / "backup"), **target_env)
     assert restored.returncode == 0, restored.stderr
 
     before, after = every_row(settings.database_url), every_row(other_database)
@@ -205,10 +188,10 @@ async def test_a_second_backup_copies_only_what_is_new_and_verify_finds_damage(
     place = tmp_path / "backup"
     where = on_s3 if STORAGE == "s3" else str(place)
     await client.post("/upload", files={"file": ("a.txt", b"first file")})
-    first = await cli(settings, "backup", where)
+    first = await run_cli(settings, "backup", where)
     await client.post("/upload", files={"file": ("b.txt", b"second file")})
-    second = await cli(settings, "backup", where)
-    checked = await cli(settings, "backup", "--verify", where)
+    second = await run_cli(settings, "backup", where)
+    checked = await run_cli(settings, "backup", "--verify", where)
 
     assert "(1 copied" in first.stdout
     assert "2 blobs (1 copied" in second.stdout, second.stderr
@@ -216,7 +199,7 @@ async def test_a_second_backup_copies_only_what_is_new_and_verify_finds_damage(
     if STORAGE == "local":
         blob = next(path for path in (place / "blobs").rglob("*") if path.is_file())
         blob.write_bytes(b"bit rot")
-        damaged = await cli(settings, "backup", "--verify", str(place))
+        damaged = await run_cli(settings, "backup", "--verify", str(place))
         assert damaged.returncode == 1
         assert "damaged" in damaged.stderr
 
@@ -225,10 +208,10 @@ async def test_restore_refuses_an_instance_that_holds_data(
     client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ) -> None:
     await client.post("/upload", files={"file": ("a.txt", b"kept")})
-    assert (await cli(settings, "backup", str(tmp_path / "backup"))).returncode == 0
+    assert (await run_cli(settings, "backup", str(tmp_path / "backup"))).returncode == 0
 
-    refused = await cli(settings, "restore", str(tmp_path / "backup"))
-    nothing = await cli(settings, "restore", str(tmp_path / "nowhere"))
+    refused = await run_cli(settings, "restore", str(tmp_path / "backup"))
+    nothing = await run_cli(settings, "restore", str(tmp_path / "nowhere"))
 
     assert refused.returncode == 1
     assert "holds data" in refused.stderr

@@ -389,9 +389,13 @@ async def test_remove_incomplete_removes_abandoned_writes_only(storage: Storage)
     other = storage.writer("ef/gh/abandoned")
     await other.write(b"also half")
 
+    # Counting removes nothing.
+    assert (await storage.incomplete(FAR_PAST), await storage.incomplete(FAR_FUTURE)) == (0, 2)
+    assert await storage.incomplete(FAR_FUTURE) == 2
     assert await storage.remove_incomplete(FAR_PAST) == 0
     assert await storage.remove_incomplete(FAR_FUTURE) == 2
     assert await storage.remove_incomplete(FAR_FUTURE) == 0
+    assert await storage.incomplete(FAR_FUTURE) == 0
 
     assert await read(storage, "ab/cd/kept") == b"committed long ago"
     assert await listed(storage) == {"ab/cd/kept": 18}

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filewallball.backup import archive, tables
 from filewallball.backup.archive import BlobEntry, Manifest, TableEntry
-from filewallball.backup.progress import Tally
 from filewallball.db import create_engine, utcnow
 from filewallball.files import blob_keys
+from filewallball.progress import Tally
 from filewallball.settings import Settings
 from filewallball.storage import BlobNotFound, Storage, StorageError, create_storage
 

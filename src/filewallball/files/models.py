@@ -130,6 +130,8 @@ class File(Base):
     # Changes with the metadata, not with the counters.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When `filewallball fsck --repair` found its bytes gone: it answers 410 from then on.
+    lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     category: Mapped[FileCategory] = relationship(lazy="joined")
     tags: Mapped[list[FileTag]] = relationship(

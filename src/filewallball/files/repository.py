@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -240,3 +241,16 @@ async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str
     bytes until it is purged."""
     rows = await session.scalars(select(File.storage_path).where(File.storage_path.in_(keys)))
     return set(rows)
+
+
+async def lost_at(session: AsyncSession, file_uuid: str) -> datetime | None:
+    """When an integrity check found the file's bytes gone, if it did."""
+    return await session.scalar(select(File.lost_at).where(File.file_uuid == file_uuid))
+
+
+async def mark_lost(session: AsyncSession, file_uuids: Sequence[str], when: datetime) -> None:
+    await session.execute(
+        update(File)
+        .where(File.file_uuid.in_(file_uuids), File.lost_at.is_(None))
+        .values(lost_at=when)
+    )

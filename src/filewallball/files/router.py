@@ -14,6 +14,7 @@ from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, AuditDep, ClientDep, SessionDep, StateDep
 from filewallball.errors import (
     AUTH,
+    CONTENT_LOST,
     DATABASE_DOWN,
     FILE_NOT_FOUND,
     MalwareFound,
@@ -229,6 +230,7 @@ DOWNLOAD_ROUTE: dict[str, Any] = {
         304: {"description": "The copy the client has is current."},
         **AUTH,
         **FILE_NOT_FOUND,
+        **CONTENT_LOST,
         416: problem_response(416, "The range is outside the file, which has 1234 bytes."),
         503: problem_response(
             503,
@@ -276,6 +278,7 @@ async def download(
         },
         **AUTH,
         **FILE_NOT_FOUND,
+        **CONTENT_LOST,
         415: problem_response(415, "Only text and images have a preview; this one is video/mp4."),
         **DATABASE_DOWN,
     },

@@ -23,7 +23,14 @@ from filewallball.access.keys import hash_secret
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache, CacheUnavailable
 from filewallball.db import Reader, after_commit, reading, transaction
-from filewallball.errors import Forbidden, NotFound, ServiceUnavailable, UnsupportedMediaType
+from filewallball.errors import (
+    FileWallBallError,
+    Forbidden,
+    Gone,
+    NotFound,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from filewallball.files import repository
 from filewallball.files.activity import ActivityWriter, Download, View
 from filewallball.files.digests import repr_digest
@@ -38,7 +45,7 @@ from filewallball.files.models import File
 from filewallball.files.naming import is_raster, is_textual
 from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
 from filewallball.request_context import Client
-from filewallball.storage import Storage
+from filewallball.storage import BlobNotFound, Storage
 
 log = structlog.get_logger(__name__)
 
@@ -247,6 +254,21 @@ def decode_text(data: bytes) -> str:
     return str(best) if best is not None else data.decode("utf-8", errors="replace")
 
 
+async def content_missing(
+    sessions: async_sessionmaker[AsyncSession], stored: StoredFile
+) -> FileWallBallError:
+    """Why a file's bytes cannot be served: Gone once an integrity check marked them lost, else
+    (storage trouble, or damage not yet found) ServiceUnavailable."""
+    async with reading(sessions) as session:
+        lost = await repository.lost_at(session, stored.file_id)
+    if lost is not None:
+        return Gone(
+            "The file's content was lost from storage; an admin can restore it from a backup."
+        )
+    log.error("blob_missing", file_id=stored.file_id, key=stored.storage_key)
+    return ServiceUnavailable("The file's content cannot be read right now.")
+
+
 async def preview(
     sessions: async_sessionmaker[AsyncSession],
     cache: Cache,
@@ -265,7 +287,12 @@ async def preview(
             f"Only text and images have a preview; this one is {stored.mime_type}. "
             "Download it instead."
         )
-    chunks = [] if raster else [c async for c in storage.read(stored.storage_key, 0, limit)]
+    if raster and not await storage.exists(stored.storage_key):
+        raise await content_missing(sessions, stored)
+    try:
+        chunks = [] if raster else [c async for c in storage.read(stored.storage_key, 0, limit)]
+    except BlobNotFound:
+        raise await content_missing(sessions, stored) from None
     activity.add(_view(stored, "preview", actor, client))
     if raster:
         return stored
@@ -342,8 +369,7 @@ async def download(
     stored = await find_file(sessions, cache, file_id, actor)
     if not await storage.exists(stored.storage_key):
         # Found before the headers go out, so the client never gets a 200 with no body.
-        log.error("blob_missing", file_id=stored.file_id, key=stored.storage_key)
-        raise ServiceUnavailable("The file's content cannot be read right now.")
+        raise await content_missing(sessions, stored)
     validators = Validators(etag=f'"{stored.sha256}"', last_modified=stored.created_at)
     plan = plan_response(headers, validators, stored.size)
     response_headers = {

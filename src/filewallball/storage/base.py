@@ -82,6 +82,9 @@ class Storage(Protocol):
         """Stream every committed blob whose key starts with `prefix`, in no particular order;
         writes in progress never appear."""
 
+    async def incomplete(self, older_than: datetime) -> int:
+        """How many writes `remove_incomplete(older_than)` would delete now; deletes nothing."""
+
     async def remove_incomplete(self, older_than: datetime) -> int:
         """Delete abandoned writes begun before `older_than` (a backend may spare one still
         being written to since then); return how many."""

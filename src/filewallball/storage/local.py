@@ -175,21 +175,29 @@ class LocalStorage:
         finally:
             blobs.close()
 
-    async def remove_incomplete(self, older_than: datetime) -> int:
+    def _stale_temporaries(self, older_than: datetime) -> Generator[Path]:
         # The time of a temporary's last write stands for when its write began: one still being
         # written to is not abandoned.
         cutoff = older_than.timestamp()
+        for entry, st in self._files(self.root):
+            name = entry.name
+            if name.startswith(".") and name.endswith(PART_SUFFIX) and st.st_mtime < cutoff:
+                yield Path(entry.path)
 
+    async def incomplete(self, older_than: datetime) -> int:
+        return await anyio.to_thread.run_sync(
+            lambda: sum(1 for _ in self._stale_temporaries(older_than))
+        )
+
+    async def remove_incomplete(self, older_than: datetime) -> int:
         def sweep() -> int:
             removed = 0
-            for entry, st in self._files(self.root):
-                name = entry.name
-                if name.startswith(".") and name.endswith(PART_SUFFIX) and st.st_mtime < cutoff:
-                    try:
-                        Path(entry.path).unlink()
-                    except FileNotFoundError:
-                        continue  # another replica's sweep was first: counted there
-                    removed += 1
+            for path in self._stale_temporaries(older_than):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue  # another replica's sweep was first: counted there
+                removed += 1
             return removed
 
         return await anyio.to_thread.run_sync(sweep)

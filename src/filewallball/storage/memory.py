@@ -79,6 +79,9 @@ class MemoryStorage:
             if blob is not None:
                 yield BlobInfo(key, len(blob.data), blob.modified)
 
+    async def incomplete(self, older_than: datetime) -> int:
+        return sum(1 for write in self._incomplete if write.last_write < older_than)
+
     async def remove_incomplete(self, older_than: datetime) -> int:
         old = {write for write in self._incomplete if write.last_write < older_than}
         self._incomplete -= old

@@ -168,6 +168,10 @@ class S3Storage:
                 key = item["Key"].removeprefix(self.prefix)
                 yield BlobInfo(key, int(item["Size"]), item["LastModified"])
 
+    async def incomplete(self, older_than: datetime) -> int:
+        stale = sum(1 for writer in self.writers if writer.begun < older_than)
+        return stale + len([upload async for upload in self._abandoned(older_than)])
+
     async def remove_incomplete(self, older_than: datetime) -> int:
         """This process's writes begun before `older_than`, and every multipart upload in the
         bucket begun before it that no write of this process owns (one left by a process that
@@ -177,6 +181,14 @@ class S3Storage:
             if writer.begun < older_than:
                 await writer.abort()
                 removed += 1
+        async for key, upload_id in self._abandoned(older_than):
+            await _abort(self, key, upload_id)
+            removed += 1
+        return removed
+
+    async def _abandoned(self, older_than: datetime) -> AsyncIterator[tuple[str, str]]:
+        """(key, upload id) of the bucket's multipart uploads begun before `older_than` that
+        no write of this process owns."""
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=self.prefix
         )
@@ -184,9 +196,7 @@ class S3Storage:
             ours = {writer.upload_id for writer in self.writers}  # still being written
             for upload in page.get("Uploads", []):
                 if upload["UploadId"] not in ours and upload["Initiated"] < older_than:
-                    await _abort(self, upload["Key"], upload["UploadId"])
-                    removed += 1
-        return removed
+                    yield upload["Key"], upload["UploadId"]
 
     async def check(self) -> None:
         probe = self.object_key(f".health-{secrets.token_hex(8)}")
