@@ -337,3 +337,14 @@ def test_a_backup_runs_nightly_one_at_a_time_next_to_the_files(overlay: str) -> 
         assert mounts == {"/tmp"}  # files and snapshots both in buckets
     else:
         assert place in mounts and "/data/files" in mounts
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_cleanup_runs_nightly_where_the_files_are(overlay: str) -> None:
+    objects = rendered(overlay)
+    cron = find(objects, "CronJob", "filewallball-cleanup")["spec"]
+    assert cron["concurrencyPolicy"] == "Forbid"
+    [job] = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert job["command"] == ["filewallball", "cleanup"]
+    mounts = {mount["mountPath"] for mount in job.get("volumeMounts", [])}
+    assert ("/data/files" in mounts) == (overlay != "s3")

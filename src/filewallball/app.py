@@ -19,6 +19,7 @@ from filewallball.access.gate import create_gate
 from filewallball.access.guard import AccessGuard
 from filewallball.access.policy import PolicySource
 from filewallball.access.ratelimit import RateLimiter
+from filewallball.admin import cleanup
 from filewallball.admin.router import router as admin_router
 from filewallball.cache import create_cache
 from filewallball.categories.router import router as categories_router
@@ -104,6 +105,13 @@ def _register_jobs(state: AppState) -> None:
             interval=settings.sweep_interval_seconds,
         )
         await state.resumables.sweep(settings.stale_upload_seconds)
+        await cleanup.cleanup(
+            sessions,
+            state.cache,
+            storage,
+            purge_after_days=settings.purge_after_days,
+            log_retention_days=settings.log_retention_days,
+        )
 
     state.jobs.handle("sweep", sweep_everything)
 
@@ -130,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             idle_timeout=settings.upload_idle_timeout,
             scanner=scanner,
             scan_fail_open=settings.clamav_fail_open,
+            longest_expiry=settings.max_expires_in,
         )
         state = AppState(
             settings=settings,

@@ -7,22 +7,26 @@ import asyncio
 import enum
 import ipaddress
 import os
+import zlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import structlog
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball import migrations, serving
 from filewallball.access import audit, keys
 from filewallball.access.roles import Role
+from filewallball.admin import cleanup
 from filewallball.backup import service as backup_service
+from filewallball.cache import create_cache
 from filewallball.db import create_engine, create_sessionmaker, transaction
 from filewallball.files import fsck as fsck_check
 from filewallball.log import configure_logging, logging_config
 from filewallball.settings import ANY_HOST, Settings, SettingsError, load_settings
-from filewallball.storage import create_storage
+from filewallball.storage import StorageError, create_storage
 
 cli = typer.Typer(help="FileWallBall: upload a file, get a link.", no_args_is_help=True)
 log = structlog.get_logger("filewallball.cli")
@@ -164,6 +168,8 @@ def restore(
     manifest = outcome.manifest
     rows = sum(entry.rows for entry in manifest.tables.values())
     typer.echo(f"restored snapshot {manifest.snapshot}: {rows} rows, {outcome.copied} blobs")
+    for problem in outcome.problems:
+        typer.echo(f"warning: {problem}", err=True)
 
 
 @cli.command()
@@ -197,7 +203,7 @@ def fsck(
             await storage.close()
             await engine.dispose()
 
-    findings = asyncio.run(run())
+    findings = _run(run())
     for line in findings.summary():
         typer.echo(line)
     for kind, names in (
@@ -213,12 +219,60 @@ def fsck(
         raise typer.Exit(1)
 
 
+@cli.command("cleanup")
+def cleanup_command() -> None:
+    """Purge files deleted FWB_PURGE_AFTER_DAYS ago and expired links (row, logs, thumbnails,
+    blob), and prune view and download logs older than FWB_LOG_RETENTION_DAYS. Safe to run on
+    several replicas at once; the periodic sweep job runs it too."""
+    settings = _settings()
+
+    async def run() -> cleanup.Cleaned:
+        engine, storage, cache = (
+            create_engine(settings),
+            create_storage(settings),
+            create_cache(settings),
+        )
+        await storage.open()
+        try:
+            return await cleanup.cleanup(
+                create_sessionmaker(engine),
+                cache,
+                storage,
+                purge_after_days=settings.purge_after_days,
+                log_retention_days=settings.log_retention_days,
+            )
+        finally:
+            await cache.close()
+            await storage.close()
+            await engine.dispose()
+
+    cleaned = _run(run())
+    typer.echo(
+        f"{cleaned.purged} files purged, {cleaned.views_pruned} views and "
+        f"{cleaned.downloads_pruned} downloads pruned"
+    )
+
+
 def _run_backup(work: Coroutine[Any, Any, T]) -> T:
     try:
-        return asyncio.run(work)
+        return _run(work)
     except backup_service.BackupError as exc:
         typer.echo(f"filewallball: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run an operator's command: a database, a store or a file that fails it is one clear
+    line and exit status 2, never a traceback."""
+    try:
+        return asyncio.run(work)
+    except SQLAlchemyError as exc:
+        typer.echo(f"filewallball: the database failed: {type(exc).__name__}", err=True)
+    except (StorageError, OSError) as exc:
+        typer.echo(f"filewallball: the storage failed: {exc}", err=True)
+    except (zlib.error, ValueError) as exc:
+        typer.echo(f"filewallball: unreadable data: {exc}", err=True)
+    raise typer.Exit(2)
 
 
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)

@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     max_uploads_per_client: Annotated[int, Field(ge=1)] = 4
     max_inflight_upload_bytes: Annotated[int, Field(ge=1)] = 2 * 1024 * MiB
     upload_idle_timeout: Annotated[float, Field(gt=0)] = 30.0
+    # Expiring links: the longest `expires_in` an upload may ask for (seconds)
+    max_expires_in: Annotated[int, Field(ge=60)] = 30 * 86_400
+    # `filewallball cleanup`: soft-deleted files are purged this many days after deletion, and
+    # view and download logs older than this many days are pruned (the roll-ups stay)
+    purge_after_days: Annotated[float, Field(ge=0)] = 30.0
+    log_retention_days: Annotated[float, Field(ge=1)] = 365.0
+
     # Resumable uploads: an unfinished one is thrown away this long after its last chunk, and
     # one client may have this many unfinished at once
     resumable_expire_seconds: Annotated[float, Field(gt=0)] = 86_400.0

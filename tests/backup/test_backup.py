@@ -23,6 +23,7 @@ from filewallball.access.roles import Role
 from filewallball.app import create_app
 from filewallball.backup import tables
 from filewallball.settings import Settings
+from filewallball.storage import Storage
 from tests.conftest import (
     IN_CI,
     MARIADB_URL,
@@ -221,3 +222,25 @@ async def test_restore_refuses_an_instance_that_holds_data(
         next((tmp_path / "backup" / "snapshots").rglob("manifest.json")).read_text()
     )
     assert manifest["tables"]["files"]["rows"] == 1
+
+
+async def test_a_blob_gone_from_storage_is_named_and_restores_as_lost(
+    client: httpx.AsyncClient, settings: Settings, storage: Storage, tmp_path: Path
+) -> None:
+    kept = (await client.post("/upload", files={"file": ("kept.txt", b"kept")})).json()
+    gone = (await client.post("/upload", files={"file": ("gone.txt", b"gone")})).json()
+    hexid = gone["file_id"].replace("-", "")
+    await storage.delete(f"{hexid[:2]}/{hexid[2:4]}/{hexid}")
+    place = str(tmp_path / "backup")
+
+    written = await run_cli(settings, "backup", place)
+    checked = await run_cli(settings, "backup", "--verify", place)
+    restored = await run_cli(settings, "restore", "--force", place)
+
+    # The snapshot is still written, with the damage named; the next night's too.
+    assert written.returncode == 1 and "blob missing" in written.stderr
+    assert checked.returncode == 1 and "missing when the backup was made" in checked.stderr
+    assert restored.returncode == 0, restored.stderr
+    assert "marked lost" in restored.stderr
+    assert (await client.get(kept["download_url"])).content == b"kept"
+    assert (await client.get(gone["download_url"])).status_code == 410

@@ -99,6 +99,8 @@ async def restore(session: AsyncSession, file_id: int) -> None:
     )
 
 
-async def purge(session: AsyncSession, file_id: int) -> None:
-    # Views, downloads, uploads and tag links go with it (ON DELETE CASCADE).
-    await session.execute(delete(File).where(File.id == file_id))
+async def purge(session: AsyncSession, file_id: int) -> bool:
+    """Delete the file's row; False when another purge was first. Views, downloads, uploads
+    and tag links go with it (ON DELETE CASCADE)."""
+    result = await session.execute(delete(File).where(File.id == file_id))
+    return bool(getattr(result, "rowcount", 0))

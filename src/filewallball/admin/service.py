@@ -187,13 +187,15 @@ async def purge_file(
     await repository.purge(session, file.id)
     await audit("purge", file_id)
 
-    async def remove_bytes() -> None:
-        # Only once committed: nothing can point at the bytes any more.
-        await files_service.forget(cache, file.file_uuid)
-        try:
-            for blob in (key, *(thumbnail_key(key, size) for size in SIZES)):
-                await storage.delete(blob)
-        except (StorageError, OSError):
-            log.exception("purged_blob_not_removed", key=key)
+    after_commit(session, lambda: remove_bytes(cache, storage, file.file_uuid, key))
 
-    after_commit(session, remove_bytes)
+
+async def remove_bytes(cache: Cache, storage: Storage, file_id: str, key: str) -> None:
+    """A purged file's blob and thumbnails; only once its row's removal committed, so that
+    nothing can point at the bytes any more."""
+    await files_service.forget(cache, file_id)
+    try:
+        for blob in (key, *(thumbnail_key(key, size) for size in SIZES)):
+            await storage.delete(blob)
+    except (StorageError, OSError):
+        log.exception("purged_blob_not_removed", key=key)

@@ -134,8 +134,10 @@ async def _copy_blobs(
                 if not await target.exists(archive.blob_key(sha256)):
                     await _copy(source, entry.key, target, archive.blob_key(sha256), sha256)
                     copied += 1
-            except BlobNotFound:
-                log.warning("backup_blob_missing", key=entry.key)
+            except (BlobNotFound, BackupError) as exc:
+                # A row whose bytes are gone or damaged: noted, and the backup goes on, so one
+                # bad blob never stops every night's snapshot.
+                log.warning("backup_blob_unusable", key=entry.key, error=str(exc))
                 manifest.missing.append(entry.key)
                 continue
             manifest.blobs.append(BlobEntry(entry.key, sha256, entry.size))
@@ -206,6 +208,7 @@ async def verify(settings: Settings, place: str, snapshot: str | None = None) ->
                 continue
             if sha256 != table_entry.sha256:
                 problems.append(f"table {name}: damaged")
+        problems += [f"blob {key}: missing when the backup was made" for key in manifest.missing]
         unique = {entry.sha256: entry for entry in manifest.blobs}
         with Tally("verify", sum(e.size for e in unique.values()), len(unique)) as tally:
             for sha256, entry in unique.items():
@@ -259,6 +262,9 @@ async def restore(
                         await tables.insert_rows(connection, table, batch)
                         batch = []
                 await tables.insert_rows(connection, table, batch)
+            # Rows whose bytes the backup could not copy: their files answer 410, as after
+            # `fsck --repair`; an unfinished upload that lost a chunk cannot finish, and goes.
+            await tables.mark_missing(connection, manifest.missing, utcnow())
     except (BlobNotFound, StorageError) as exc:
         raise BackupError(f"the backup cannot be read: {exc}") from None
     finally:
@@ -266,7 +272,10 @@ async def restore(
         await source.close()
         await target.close()
     log.info("restored", snapshot=manifest.snapshot, blobs=len(manifest.blobs))
-    return Outcome(manifest, len(manifest.blobs), [])
+    lost = [
+        f"blob {key}: missing from the backup; its file is marked lost" for key in manifest.missing
+    ]
+    return Outcome(manifest, len(manifest.blobs), lost)
 
 
 async def _checked(storage: Storage, key: str, sha256: str) -> AsyncIterator[bytes]:

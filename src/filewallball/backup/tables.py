@@ -24,8 +24,9 @@ from filewallball.resumable import models as resumable_models
 
 # Imported for their tables: the metadata must know every one of them.
 _MODELS = (rollup, system_settings, access_models, files_models, jobs_models, resumable_models)
-# Seeded by the migrations: a fresh instance has them and is still empty.
-CATALOGUE = frozenset({"file_categories", "file_extensions"})
+# Seeded by the migrations, or written by a fresh instance's first start (its sweep jobs): an
+# instance holding only these is still empty.
+CATALOGUE = frozenset({"file_categories", "file_extensions", "jobs"})
 BATCH = 1000
 
 
@@ -137,6 +138,22 @@ async def clear(connection: AsyncConnection) -> None:
         if table.name == "api_keys":
             await connection.execute(table.update().values(created_by=None))
         await connection.execute(delete(table))
+
+
+async def mark_missing(connection: AsyncConnection, keys: list[str], when: datetime) -> None:
+    """Files whose blob is in `keys` are lost; unfinished uploads missing a chunk are removed."""
+    files, chunks = table_named("files"), table_named("resumable_chunks")
+    uploads = table_named("resumable_uploads")
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        await connection.execute(
+            files.update().where(files.c.storage_path.in_(batch)).values(lost_at=when)
+        )
+        broken = select(chunks.c.upload_id).where(chunks.c.key.in_(batch))
+        doomed = list((await connection.scalars(broken)).all())
+        if doomed:
+            await connection.execute(delete(chunks).where(chunks.c.upload_id.in_(doomed)))
+            await connection.execute(delete(uploads).where(uploads.c.id.in_(doomed)))
 
 
 async def insert_rows(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.db import transaction, utcnow
-from filewallball.files import blob_keys, repository
+from filewallball.files import blob_keys, repository, sweep
 from filewallball.files.models import File
 from filewallball.progress import Tally
 from filewallball.storage import BlobNotFound, Storage
@@ -123,12 +123,16 @@ async def _repair(
 ) -> int:
     """Remove orphans and stale writes; mark files whose bytes are gone as lost."""
     orphans = [*findings.orphans, *findings.orphan_thumbnails]
-    for key in orphans:
-        await storage.delete(key)
-        log.warning("fsck_orphan_removed", key=key)
+    # Through the sweep's own check: a row that committed since the rows were read (an upload
+    # that took long, which S3 dates from its start) keeps its blob.
+    deleted = 0
+    for start in range(0, len(orphans), 500):
+        deleted += await sweep.remove_unreferenced(
+            storage, sessions, orphans[start : start + 500], cutoff
+        )
     removed = await storage.remove_incomplete(cutoff)
     if findings.missing:
         async with transaction(sessions) as session:
             await repository.mark_lost(session, findings.missing, utcnow())
         log.warning("fsck_files_lost", files=findings.missing)
-    return len(orphans) + removed + len(findings.missing)
+    return deleted + removed + len(findings.missing)

@@ -132,6 +132,11 @@ class File(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When `filewallball fsck --repair` found its bytes gone: it answers 410 from then on.
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An expiring link: gone (410) after this time, or once this many downloads were granted;
+    # `filewallball cleanup` purges it afterwards.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    max_downloads: Mapped[int | None] = mapped_column(Integer)
+    downloads_granted: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     category: Mapped[FileCategory] = relationship(lazy="joined")
     tags: Mapped[list[FileTag]] = relationship(

@@ -47,8 +47,14 @@ class Viewer:
 
 def live_files_seen_by(viewer: Viewer | None) -> list[ColumnElement[bool]]:
     """Conditions for the live files a viewer may see: public ones and those its key owns;
-    every live file when there is no viewer to limit (an admin)."""
-    live: list[ColumnElement[bool]] = [File.is_deleted == false()]
+    every live file when there is no viewer to limit (an admin). Live: neither deleted nor
+    expired."""
+    live: list[ColumnElement[bool]] = [
+        File.is_deleted == false(),
+        # An expired link, or one whose downloads are used up, leaves every list at once.
+        or_(File.expires_at.is_(None), File.expires_at > utcnow()),
+        or_(File.max_downloads.is_(None), File.downloads_granted < File.max_downloads),
+    ]
     if viewer is None:
         return live
     if viewer.key_pk is None:
@@ -226,10 +232,11 @@ async def touch(session: AsyncSession, file_id: int) -> None:
     await session.execute(update(File).where(File.id == file_id).values(updated_at=utcnow()))
 
 
-async def set_public(session: AsyncSession, file_id: int, is_public: bool) -> None:
-    await session.execute(
-        update(File).where(File.id == file_id).values(is_public=is_public, updated_at=utcnow())
-    )
+async def change(session: AsyncSession, file_id: int, **values: Any) -> datetime:
+    """Change the file's metadata; when it changed."""
+    now = utcnow()
+    await session.execute(update(File).where(File.id == file_id).values(**values, updated_at=now))
+    return now
 
 
 async def set_md5(session: AsyncSession, file_id: int, md5: str) -> None:
@@ -249,8 +256,9 @@ async def lost_at(session: AsyncSession, file_uuid: str) -> datetime | None:
 
 
 async def mark_lost(session: AsyncSession, file_uuids: Sequence[str], when: datetime) -> None:
-    await session.execute(
-        update(File)
-        .where(File.file_uuid.in_(file_uuids), File.lost_at.is_(None))
-        .values(lost_at=when)
-    )
+    for start in range(0, len(file_uuids), 500):  # a bounded IN list, however many were lost
+        await session.execute(
+            update(File)
+            .where(File.file_uuid.in_(file_uuids[start : start + 500]), File.lost_at.is_(None))
+            .values(lost_at=when)
+        )

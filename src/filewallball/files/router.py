@@ -26,10 +26,10 @@ from filewallball.files.naming import search_text
 from filewallball.files.schemas import (
     UPLOAD_EXAMPLES,
     AnonymousUpload,
+    FileChange,
     FileDetails,
     FilePage,
     UploadedFile,
-    VisibilityChange,
 )
 from filewallball.files.upload import multipart, raw
 from filewallball.files.upload.pipeline import Upload
@@ -55,6 +55,17 @@ UPLOAD_BODY = {
                             "example": "reports,2026",
                         },
                         "is_public": {"type": "boolean", "default": True},
+                        "expires_in": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "Seconds until the link stops (410); at most "
+                            "FWB_MAX_EXPIRES_IN. Default: never.",
+                        },
+                        "max_downloads": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "Downloads the link allows. Default: no limit.",
+                        },
                     },
                 }
             }
@@ -148,16 +159,34 @@ async def upload_raw(
     is_public: Annotated[bool | None, Query()] = None,
     x_tags: Annotated[str | None, Header(description="Tags, when not in the query.")] = None,
     x_is_public: Annotated[bool | None, Header()] = None,
+    expires_in: Annotated[
+        int | None, Query(ge=1, description="Seconds until the link stops (410).")
+    ] = None,
+    max_downloads: Annotated[
+        int | None, Query(ge=1, description="Downloads the link allows.")
+    ] = None,
+    x_expires_in: Annotated[int | None, Header(ge=1)] = None,
+    x_max_downloads: Annotated[int | None, Header(ge=1)] = None,
 ) -> UploadedFile:
     named = tags if tags is not None else x_tags
     public = next((given for given in (is_public, x_is_public) if given is not None), True)
+    expiry = expires_in if expires_in is not None else x_expires_in
+    limit = max_downloads if max_downloads is not None else x_max_downloads
     return await _upload(
         request,
         state,
         client,
         actor,
         audit,
-        lambda attempt: raw.receive(attempt, request, filename, tags=named, is_public=public),
+        lambda attempt: raw.receive(
+            attempt,
+            request,
+            filename,
+            tags=named,
+            is_public=public,
+            expires_in=None if expiry is None else str(expiry),
+            max_downloads=None if limit is None else str(limit),
+        ),
     )
 
 
@@ -384,10 +413,15 @@ async def delete_file(
 @router.patch(
     "/files/{file_id}",
     response_model=FileDetails,
-    summary="Make a file public or private",
-    description="The owner or an admin. A private file exists only for them; others get 404.",
+    summary="Change who sees a file, when its link expires, how many downloads it allows",
+    description=(
+        "The owner or an admin. `is_public`: a private file exists only for them; others get "
+        "404. `expires_in` (seconds from now, at most FWB_MAX_EXPIRES_IN; null: never) and "
+        "`max_downloads` (from now on; null: no limit): past either the file answers 410."
+    ),
     responses={
         **AUTH,
+        400: problem_response(400, "expires_in must be 1 to 2592000 seconds."),
         **FILE_NOT_FOUND,
         503: problem_response(
             503,
@@ -396,16 +430,22 @@ async def delete_file(
         ),
     },
 )
-async def change_visibility(
+async def change_file(
     file_id: str,
-    change: VisibilityChange,
+    change: FileChange,
     request: Request,
     state: StateDep,
     session: SessionDep,
     actor: ActorDep,
     audit: AuditDep,
 ) -> FileDetails:
-    stored = await service.set_visibility(session, state.cache, file_id, actor, change.is_public)
-    await audit("visibility_changed", stored.file_id, is_public=change.is_public)
+    stored, changed = await service.change_file(
+        session, state.cache, file_id, actor, change, longest_expiry=state.settings.max_expires_in
+    )
+    if "is_public" in changed:
+        await audit("visibility_changed", stored.file_id, is_public=changed["is_public"])
+    if changed.keys() - {"is_public"}:
+        shown = {key: str(value) for key, value in changed.items()}  # "None": removed
+        await audit("retention_changed", stored.file_id, **shown)
     views, downloads = await repository.counters(session, stored.id)
     return service.details(stored, base_url(state, request), views, downloads)

@@ -38,6 +38,8 @@ class StoredFile(BaseModel):
     tags: list[str]
     created_at: datetime
     updated_at: datetime
+    expires_at: datetime | None = None
+    max_downloads: int | None = None
 
 
 class FileLinks(BaseModel):
@@ -59,6 +61,8 @@ UPLOAD_EXAMPLE: dict[str, Any] = {
     "info_url": _FILE_URL.format("files"),
     "view_url": _FILE_URL.format("view"),
     "download_url": _FILE_URL.format("download"),
+    "expires_at": None,
+    "max_downloads": None,
 }
 ANONYMOUS_UPLOAD_EXAMPLE = {**UPLOAD_EXAMPLE, "delete_token": "q3J9x0Vb1mC7Lr2T8yWk5sPz4HdN6aFe"}
 UPLOAD_EXAMPLES = {
@@ -97,6 +101,12 @@ class UploadedFile(BaseModel):
     info_url: str
     view_url: str
     download_url: str
+    expires_at: datetime | None = Field(
+        default=None, description="When the link stops working (410); null: never."
+    )
+    max_downloads: int | None = Field(
+        default=None, description="Downloads the link allows before it stops; null: no limit."
+    )
 
 
 class AnonymousUpload(UploadedFile):
@@ -109,8 +119,21 @@ class AnonymousUpload(UploadedFile):
     )
 
 
-class VisibilityChange(BaseModel):
-    is_public: bool
+class FileChange(BaseModel):
+    """What the owner may change; a field left out stays as it is."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"is_public": False}, {"expires_in": 86400}]},
+    )
+
+    is_public: bool | None = Field(default=None, description="Who sees the file.")
+    expires_in: int | None = Field(
+        default=None, ge=1, description="Seconds from now until the link stops; null: never."
+    )
+    max_downloads: int | None = Field(
+        default=None, ge=1, description="Downloads from now on; null: no limit."
+    )
 
 
 class FileDetails(UploadedFile):

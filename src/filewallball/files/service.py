@@ -24,6 +24,7 @@ from filewallball.access.roles import Actor, Permission, require
 from filewallball.cache import Cache, CacheUnavailable
 from filewallball.db import Reader, after_commit, reading, transaction
 from filewallball.errors import (
+    BadRequest,
     FileWallBallError,
     Forbidden,
     Gone,
@@ -31,7 +32,7 @@ from filewallball.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
-from filewallball.files import repository
+from filewallball.files import repository, retention
 from filewallball.files.activity import ActivityWriter, Download, View
 from filewallball.files.digests import repr_digest
 from filewallball.files.download import (
@@ -43,7 +44,7 @@ from filewallball.files.download import (
 )
 from filewallball.files.models import File
 from filewallball.files.naming import is_raster, is_textual
-from filewallball.files.schemas import FileDetails, FileLinks, FilePage, StoredFile
+from filewallball.files.schemas import FileChange, FileDetails, FileLinks, FilePage, StoredFile
 from filewallball.request_context import Client
 from filewallball.storage import BlobNotFound, Storage
 
@@ -106,6 +107,8 @@ def snapshot(file: File, category: str | None = None) -> StoredFile:
         tags=sorted(tag.tag_name for tag in file.tags),  # as loaded; as assigned, in any order
         created_at=file.created_at,
         updated_at=file.updated_at,
+        expires_at=file.expires_at,
+        max_downloads=file.max_downloads,
     )
 
 
@@ -144,6 +147,8 @@ def details(stored: StoredFile, base_url: str, views: int, downloads: int) -> Fi
         width=stored.width,
         height=stored.height,
         image_format=stored.image_format,
+        expires_at=stored.expires_at,
+        max_downloads=stored.max_downloads,
     )
 
 
@@ -238,6 +243,7 @@ async def describe(
     interval in each process's writer, and other processes' show up to a second late), plus
     this very view."""
     stored = await find_file(sessions, cache, file_id, actor)
+    await retention.require_available(sessions, stored)
     activity.add(_view(stored, "info", actor, client))
     views, downloads = await activity.shown_counts(sessions, stored.id)
     return details(stored, base_url, views + 1, downloads)
@@ -281,6 +287,7 @@ async def preview(
 ) -> TextPreview | StoredFile:
     """The start of a text file, decoded; or, for a raster image, the file to show as it is."""
     stored = await find_file(sessions, cache, file_id, actor)
+    await retention.require_available(sessions, stored)
     raster = is_raster(stored.mime_type)
     if not raster and not is_textual(stored.mime_type):
         raise UnsupportedMediaType(
@@ -342,16 +349,38 @@ async def delete_file(
     after_commit(session, lambda: forget(cache, file_id))
 
 
-async def set_visibility(
-    session: AsyncSession, cache: Cache, file_id: str, actor: Actor, is_public: bool
-) -> StoredFile:
+async def change_file(
+    session: AsyncSession,
+    cache: Cache,
+    file_id: str,
+    actor: Actor,
+    change: FileChange,
+    *,
+    longest_expiry: int,
+) -> tuple[StoredFile, dict[str, Any]]:
+    """Apply the owner's change: visibility, expiry, download limit. The file as it is now,
+    and what changed (for the audit)."""
     stored = await find_file(session, cache, file_id, actor)
     if not may_manage(stored, actor):
-        raise Forbidden("Only the file's owner or an admin may change who sees it.")
+        raise Forbidden("Only the file's owner or an admin may change it.")
+    given = change.model_fields_set
+    values: dict[str, Any] = {}
+    if "is_public" in given and change.is_public is not None:
+        values["is_public"] = change.is_public
+    if "expires_in" in given:
+        values["expires_at"] = retention.parse(
+            change.expires_in, None, longest=longest_expiry
+        ).expires_at
+    if "max_downloads" in given:
+        # A new limit counts from now: the downloads already made are not held against it.
+        values["max_downloads"], values["downloads_granted"] = change.max_downloads, 0
+    if not values:
+        raise BadRequest("Send is_public, expires_in or max_downloads.")
     await hold(cache, stored.file_id)
-    await repository.set_public(session, stored.id, is_public)
+    updated_at = await repository.change(session, stored.id, **values)
     after_commit(session, lambda: forget(cache, stored.file_id))
-    return stored.model_copy(update={"is_public": is_public})
+    shown = {key: value for key, value in values.items() if key != "downloads_granted"}
+    return stored.model_copy(update={**shown, "updated_at": updated_at}), shown
 
 
 async def download(
@@ -372,6 +401,11 @@ async def download(
         raise await content_missing(sessions, stored)
     validators = Validators(etag=f'"{stored.sha256}"', last_modified=stored.created_at)
     plan = plan_response(headers, validators, stored.size)
+    await retention.require_available(sessions, stored)
+    if method == "GET" and plan.status != 304 and plan.start == 0:
+        # A download counts once, from its first byte: a client resuming with a later range
+        # does not use up another.
+        await retention.grant_download(sessions, stored)
     response_headers = {
         "ETag": validators.etag,
         "Last-Modified": validators.http_date,

@@ -50,10 +50,10 @@ async def sweep(
         if blob.modified < cutoff and blob_keys.is_ours(blob.key):
             batch.append(blob.key)
         if len(batch) >= BATCH:
-            orphans += await _remove_unreferenced(storage, sessions, batch, cutoff)
+            orphans += await remove_unreferenced(storage, sessions, batch, cutoff)
             batch = []
     if batch:
-        orphans += await _remove_unreferenced(storage, sessions, batch, cutoff)
+        orphans += await remove_unreferenced(storage, sessions, batch, cutoff)
     metrics.SWEPT.labels("temporary").inc(temporaries)
     metrics.SWEPT.labels("orphan").inc(orphans)
     if temporaries or orphans:
@@ -63,12 +63,14 @@ async def sweep(
     return Swept(temporaries, orphans)
 
 
-async def _remove_unreferenced(
+async def remove_unreferenced(
     storage: Storage,
     sessions: async_sessionmaker[AsyncSession],
     keys: list[str],
     cutoff: datetime,
 ) -> int:
+    """Delete those of `keys` that no row names now and that were not written since
+    `cutoff`, both looked at again just before: a row may have committed since the listing."""
     owners = {blob_keys.owner_of(key) for key in keys}
     async with transaction(sessions) as session:
         referenced = await repository.referenced_keys(session, sorted(owners))

@@ -22,6 +22,7 @@ from filewallball.access.roles import Actor
 from filewallball.cache import Cache
 from filewallball.db import transaction
 from filewallball.errors import NotFound, ThumbnailPending
+from filewallball.files import retention
 from filewallball.files import service as files_service
 from filewallball.files.models import File
 from filewallball.files.schemas import StoredFile
@@ -141,6 +142,7 @@ async def thumbnail(
 ) -> StoredFile:
     """The file whose thumbnail of `size` may be sent, or why not."""
     stored = await files_service.find_file(sessions, cache, file_id, actor)
+    await retention.require_available(sessions, stored)
     if stored.thumbnail_status == "pending":
         raise ThumbnailPending(
             "The thumbnail is being made. Try again in a moment.", headers={"Retry-After": "2"}

@@ -33,6 +33,7 @@ from filewallball.errors import (
     TooManyRequests,
     UnsupportedMediaType,
 )
+from filewallball.files import retention
 from filewallball.files.digests import Expected
 from filewallball.files.schemas import StoredFile
 from filewallball.files.upload.pipeline import Pipeline
@@ -42,7 +43,7 @@ from filewallball.request_context import Client
 from filewallball.resumable import chunks, repository
 from filewallball.resumable.locks import UploadLocks
 from filewallball.resumable.models import ResumableChunk, ResumableUpload
-from filewallball.resumable.protocol import Concat
+from filewallball.resumable.protocol import Concat, parse_metadata
 from filewallball.storage import Storage, StorageError
 from filewallball.tag_names import normalise_tags, parse_tags
 
@@ -143,6 +144,12 @@ class Resumables:
             description = replace(description, filename=admission.filename)
         normalise_tags(parse_tags(description.tags))
         require_allowed(description.is_public, actor)
+        metadata = parse_metadata(description.metadata_header)
+        retention.parse(
+            metadata.get("expires_in"),
+            metadata.get("max_downloads"),
+            longest=self.pipeline.longest_expiry,
+        )
         return description
 
     def _new(
@@ -313,8 +320,14 @@ class Resumables:
         async with self.pipeline.attempt(actor, client) as attempt:
             admission = await attempt.admit(upload.filename, at_least=upload.length)
             blob = await attempt.land(admission, attempt.body(chunks.read(self.storage, pieces)))
+            metadata = parse_metadata(upload.metadata_header)
             received = await attempt.record(
-                blob, tags=parse_tags(upload.tags), is_public=upload.is_public, also=settle
+                blob,
+                tags=parse_tags(upload.tags),
+                is_public=upload.is_public,
+                expires_in=metadata.get("expires_in"),
+                max_downloads=metadata.get("max_downloads"),
+                also=settle,
             )
         log.info("resumable_finished", upload_id=upload.id, file_id=received.stored.file_id)
         return received

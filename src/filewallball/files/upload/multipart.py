@@ -63,6 +63,8 @@ async def receive(upload: Upload, request: Request) -> Received:
         blob,
         tags=parse_tags(fields.get("tags")),
         is_public=parse_is_public(fields.get("is_public")),
+        expires_in=fields.get("expires_in"),
+        max_downloads=fields.get("max_downloads"),
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from filewallball.access.clamav import Scanner
 from filewallball.access.roles import Actor
 from filewallball.errors import RequestTimeout, ServiceUnavailable
+from filewallball.files import retention
 from filewallball.files.digests import Expected
 from filewallball.files.upload import accounting, policy, recording
 from filewallball.files.upload.accounting import Attempt
@@ -62,6 +63,7 @@ class Pipeline:
     idle_timeout: float
     scanner: Scanner | None = None
     scan_fail_open: bool = False
+    longest_expiry: int = 30 * 86_400  # the most seconds `expires_in` may ask for
 
     def attempt(self, actor: Actor, client: Client, expected: Iterable[Expected] = ()) -> Upload:
         """One upload by `actor`, to be used as `async with`, whose file must have every
@@ -130,12 +132,22 @@ class Upload:
         *,
         tags: Iterable[str] = (),
         is_public: bool = True,
+        expires_in: object = None,
+        max_downloads: object = None,
         also: AlsoRecord | None = None,
     ) -> Received:
         """Describe the blob in the database, with `also`'s work in the same transaction; from
-        then on the blob belongs to its row."""
+        then on the blob belongs to its row. `expires_in` and `max_downloads` as the client sent
+        them (None: none)."""
+        kept = retention.parse(expires_in, max_downloads, longest=self._pipeline.longest_expiry)
         received = await recording.record(
-            self._pipeline.sessions, blob, self.attempt, tags=tags, is_public=is_public, also=also
+            self._pipeline.sessions,
+            blob,
+            self.attempt,
+            tags=tags,
+            is_public=is_public,
+            retention=kept,
+            also=also,
         )
         self._landing.keep()
         accounting.succeeded(self.attempt, received.stored)

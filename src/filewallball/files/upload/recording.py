@@ -17,6 +17,7 @@ from filewallball.errors import ServiceUnavailable
 from filewallball.files import repository
 from filewallball.files.models import File
 from filewallball.files.naming import is_raster
+from filewallball.files.retention import Retention
 from filewallball.files.schemas import StoredFile
 from filewallball.files.service import snapshot
 from filewallball.files.upload.accounting import Attempt
@@ -26,6 +27,7 @@ from filewallball.jobs import queue
 from filewallball.tag_names import normalise_tags
 
 log = structlog.get_logger(__name__)
+NO_RETENTION = Retention()
 
 
 # More work that commits with the file's row or not at all (a resumable upload marked done).
@@ -47,6 +49,7 @@ async def record(
     *,
     tags: Iterable[str],
     is_public: bool,
+    retention: Retention = NO_RETENTION,
     also: AlsoRecord | None = None,
 ) -> Received:
     """Describe `blob` in one transaction, with `also`'s work. BadRequest for tags or a
@@ -57,7 +60,9 @@ async def record(
     delete_token = secrets.token_urlsafe(24) if attempt.actor.is_anonymous else None
     try:
         async with transaction(sessions) as session:
-            stored = await _describe(session, blob, attempt, names, is_public, delete_token)
+            stored = await _describe(
+                session, blob, attempt, names, is_public, delete_token, retention
+            )
             if also is not None:
                 await also(session, stored)
     except SQLAlchemyError as exc:
@@ -73,6 +78,7 @@ async def _describe(
     tags: list[str],
     is_public: bool,
     delete_token: str | None,
+    retention: Retention,
 ) -> StoredFile:
     admission = blob.admission
     file = File(
@@ -89,6 +95,8 @@ async def _describe(
         owner_key_id=attempt.actor.key_pk,
         delete_token_hash=hash_secret(delete_token) if delete_token else None,
         thumbnail_status="pending" if is_raster(blob.mime_type) else "none",
+        expires_at=retention.expires_at,
+        max_downloads=retention.max_downloads,
     )
     file.tags = await repository.tags_named(session, tags)
     session.add(file)
