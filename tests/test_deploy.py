@@ -348,3 +348,16 @@ def test_the_cleanup_runs_nightly_where_the_files_are(overlay: str) -> None:
     assert job["command"] == ["filewallball", "cleanup"]
     mounts = {mount["mountPath"] for mount in job.get("volumeMounts", [])}
     assert ("/data/files" in mounts) == (overlay != "s3")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_are_scraped_and_the_rules_and_dashboard_ship_as_config_maps(overlay: str) -> None:
+    objects = rendered(overlay)
+    for name in ("filewallball-api", "filewallball-worker"):
+        pod = find(objects, "Deployment", name)["spec"]["template"]["metadata"]
+        assert pod["annotations"]["prometheus.io/scrape"] == "true"
+        assert pod["annotations"]["prometheus.io/path"] == "/metrics"
+    rules = find(objects, "ConfigMap", "filewallball-alert-rules")["data"]["alerts.yaml"]
+    assert rules == (ROOT / "deploy" / "monitoring" / "alerts.yaml").read_text()
+    dashboard = find(objects, "ConfigMap", "filewallball-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"

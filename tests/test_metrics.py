@@ -6,12 +6,15 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from filewallball.app import create_app
 from filewallball.settings import Settings
+from tests.conftest import STORAGE, change
 
 pytestmark = pytest.mark.anyio
 
@@ -83,3 +86,46 @@ async def test_exposition_passes_promtool(client: httpx.AsyncClient) -> None:
         ["promtool", "check", "metrics"], input=exposition, capture_output=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_the_service_s_state_is_sampled_at_each_scrape(
+    quiet_client: httpx.AsyncClient, database: Engine
+) -> None:
+    client = quiet_client
+    for name, content in (("a.txt", b"12345"), ("b.txt", b"678")):
+        await client.post("/upload", files={"file": (name, content)})
+    await change(
+        database,
+        "INSERT INTO system_settings (setting_key, setting_value, setting_type, is_public, "
+        "created_at, updated_at) VALUES ('last_backup_at', '2026-11-30T02:30:00+00:00', "
+        "'datetime', 0, '2026-11-30 02:30:00', '2026-11-30 02:30:00')",
+    )
+
+    exposition = (await client.get("/metrics")).text
+
+    assert sample(exposition, "filewallball_stored_files") == 2
+    assert sample(exposition, "filewallball_stored_bytes") == 8
+    # Each upload queued its MD5 job, and this app runs none.
+    assert sample(exposition, "filewallball_jobs_queued") >= 2
+    assert sample(exposition, "filewallball_jobs_oldest_age_seconds") >= 0
+    backed_up = datetime(2026, 11, 30, 2, 30, tzinfo=UTC).timestamp()
+    assert sample(exposition, "filewallball_last_backup_timestamp_seconds") == backed_up
+    assert "filewallball_activity_lag_seconds" in exposition
+    assert "filewallball_db_pool_in_use" in exposition
+    if STORAGE == "local":
+        free = sample(exposition, "filewallball_storage_free_bytes")
+        assert 0 < free <= sample(exposition, "filewallball_storage_capacity_bytes")
+
+
+async def test_a_database_that_does_not_answer_leaves_its_gauges_out(settings: Settings) -> None:
+    broken = settings.model_copy(update={"database_url": "mysql+asyncmy://nobody@127.0.0.1:1/x"})
+    app = create_app(broken.model_copy(update={"auto_migrate": False, "job_concurrency": 0}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        scraped = await http.get("/metrics")
+
+    assert scraped.status_code == 200
+    assert "filewallball_stored_files" not in scraped.text
+    assert "filewallball_activity_pending" in scraped.text  # this process's own still are

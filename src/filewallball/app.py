@@ -38,6 +38,7 @@ from filewallball.files.activity import ActivityWriter
 from filewallball.files.digests import DIGEST_REQUEST_HEADERS
 from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
+from filewallball.gauges import Gauges
 from filewallball.headers import CORSMiddleware, SecurityHeadersMiddleware
 from filewallball.hosts import AllowedHostsMiddleware
 from filewallball.images import service as images_service
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 expire_seconds=settings.resumable_expire_seconds,
                 max_per_client=settings.resumable_max_per_client,
             ),
+            gauges=Gauges(),
         )
         app.state.fwb = state
         _register_jobs(state)

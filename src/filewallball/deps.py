@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from filewallball.access.ratelimit import RateLimiter
     from filewallball.files.activity import ActivityWriter
     from filewallball.files.upload.pipeline import Pipeline
+    from filewallball.gauges import Gauges
     from filewallball.resumable.service import Resumables
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -52,6 +53,7 @@ class AppState:
     uploads: Pipeline
     activity: ActivityWriter
     resumables: Resumables
+    gauges: Gauges
 
 
 async def get_state(request: Request) -> AppState:

@@ -123,6 +123,6 @@ async def live() -> dict[str, str]:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"example": "filewallball_uploads_total 3.0"}}}},
 )
-async def prometheus_metrics() -> Response:
-    body, content_type = metrics.render()
+async def prometheus_metrics(state: StateDep) -> Response:
+    body, content_type = metrics.render(await state.gauges.collect(state))
     return Response(body, media_type=content_type)

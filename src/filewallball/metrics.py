@@ -4,6 +4,7 @@ PROMETHEUS_MULTIPROC_DIR, which `filewallball serve` sets before the workers sta
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -12,7 +13,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 _SIZE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -56,10 +59,24 @@ CACHE_MISSES = Counter("filewallball_cache_misses", "Metadata reads that went to
 CACHE_ERRORS = Counter("filewallball_cache_errors", "Cache operations that failed.")
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text for every process of this server."""
+class _Sampled(Collector):
+    """Gauges sampled for this scrape (see gauges.py)."""
+
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+def render(sampled: Sequence[Metric] = ()) -> tuple[bytes, str]:
+    """The exposition text for every process of this server, then the `sampled` gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        counters = generate_latest(registry)
+    else:
+        counters = generate_latest()
+    gauges = CollectorRegistry(auto_describe=False)
+    gauges.register(_Sampled(sampled))
+    return counters + generate_latest(gauges), CONTENT_TYPE_LATEST

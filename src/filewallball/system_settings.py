@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from filewallball.db import Base, UTCDateTime, utcnow
 
+LAST_BACKUP_AT = "last_backup_at"  # written by `filewallball backup`, read by the metrics
+
 
 class SystemSetting(Base):
     __tablename__ = "system_settings"

@@ -27,10 +27,9 @@ from filewallball.files import blob_keys
 from filewallball.progress import Tally
 from filewallball.settings import Settings
 from filewallball.storage import BlobNotFound, Storage, StorageError, create_storage
+from filewallball.system_settings import LAST_BACKUP_AT
 
 log = structlog.get_logger(__name__)
-
-LAST_BACKUP = "last_backup_at"  # the system setting a backup writes, for the metrics
 
 
 class BackupError(Exception):
@@ -176,13 +175,13 @@ async def _remember(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         updated = await connection.execute(
             table.update()
-            .where(table.c.setting_key == LAST_BACKUP)
+            .where(table.c.setting_key == LAST_BACKUP_AT)
             .values(setting_value=stamp.isoformat(), updated_at=stamp)
         )
         if not updated.rowcount:
             await connection.execute(
                 table.insert().values(
-                    setting_key=LAST_BACKUP,
+                    setting_key=LAST_BACKUP_AT,
                     setting_value=stamp.isoformat(),
                     setting_type="datetime",
                     description="When the last backup was written",

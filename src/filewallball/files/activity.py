@@ -105,6 +105,13 @@ class ActivityWriter:
         """Events accepted and not yet committed."""
         return len(self._pending)
 
+    @property
+    def lag_seconds(self) -> float:
+        """How long the oldest unwritten event has waited; 0 when none waits."""
+        if not self._pending:
+            return 0.0
+        return max((utcnow() - self._pending[0].created_at).total_seconds(), 0.0)
+
     async def shown_counts(self, reader: Reader, file_pk: int) -> tuple[int, int]:
         """(views, downloads) of a file as its details show them: all this process has
         written, and what the others wrote up to COUNTS_MAX_AGE ago."""
