@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +97,32 @@ def test_cli_refuses_to_start_with_one_line(tmp_path: object) -> None:
         "filewallball: invalid setting FWB_MAX_FILE_SIZE: "
         "Input should be greater than or equal to 1"
     )
+
+
+def test_logs_also_go_to_a_file_rotated_by_size(tmp_path: Path) -> None:
+    """FWB_LOG_FILE: JSON lines in a file that is rotated at its size, keeping so many."""
+    script = (
+        "import structlog\n"
+        "from filewallball.log import configure_logging\n"
+        "from filewallball.settings import load_settings\n"
+        "configure_logging(load_settings())\n"
+        "log = structlog.get_logger('check')\n"
+        "for n in range(400):\n"
+        "    log.info('line', n=n, padding='x' * 40)\n"
+    )
+    env = {
+        **os.environ,
+        "FWB_LOG_FILE": str(tmp_path / "service.log"),
+        "FWB_LOG_FILE_MAX_BYTES": "4096",
+        "FWB_LOG_FILE_BACKUPS": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    files = sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("service"))
+    assert files == ["service.log", "service.log.1", "service.log.2", "service.log.3"]
+    last = (tmp_path / "service.log").read_text().splitlines()[-1]
+    assert json.loads(last)["n"] == 399  # whole JSON lines, the newest in the live file
+    assert all(path.stat().st_size <= 4096 + 200 for path in tmp_path.glob("service.log*"))

@@ -58,7 +58,25 @@ def structured_formatter(as_json: bool) -> logging.Formatter:
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:
-    """The dictConfig for this process and the server's: one handler on the root, on stderr."""
+    """The dictConfig for this process and the server's: a handler on the root for stderr, and
+    with FWB_LOG_FILE one more for the file, in JSON lines, rotated by size."""
+    handlers: dict[str, Any] = {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "structured",
+            "stream": "ext://sys.stderr",
+        }
+    }
+    if settings.log_file is not None:
+        # Worker processes share the file: this handler locks it to write and to rotate, so
+        # no two rotate at once and no line is lost between them.
+        handlers["file"] = {
+            "()": "concurrent_log_handler.ConcurrentRotatingFileHandler",
+            "filename": str(settings.log_file),
+            "maxBytes": settings.log_file_max_bytes,
+            "backupCount": settings.log_file_backups,
+            "formatter": "json",
+        }
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -66,16 +84,11 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "structured": {
                 "()": f"{__name__}.structured_formatter",
                 "as_json": _as_json(settings),
-            }
+            },
+            "json": {"()": f"{__name__}.structured_formatter", "as_json": True},
         },
-        "handlers": {
-            "console": {
-                "class": "logging.StreamHandler",
-                "formatter": "structured",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "root": {"handlers": ["console"], "level": settings.log_level.upper()},
+        "handlers": handlers,
+        "root": {"handlers": list(handlers), "level": settings.log_level.upper()},
         "loggers": {
             **{name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS},
             **{name: {"handlers": [], "propagate": False} for name in SERVER_ACCESS_LOGGERS},

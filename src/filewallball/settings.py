@@ -189,6 +189,10 @@ class Settings(BaseSettings):
     # Logging
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
+    # Also to this file, as JSON lines, rotated at log_file_max_bytes, keeping this many old ones
+    log_file: Path | None = None
+    log_file_max_bytes: Annotated[int, Field(ge=1024)] = 50 * MiB
+    log_file_backups: Annotated[int, Field(ge=0, le=1000)] = 5
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:
