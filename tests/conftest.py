@@ -368,3 +368,13 @@ async def run_cli(
         timeout=120,
     )
     return await anyio.to_thread.run_sync(run)
+
+
+async def record_backup_time(database: Engine, when: str = "2026-11-30T02:30:00+00:00") -> None:
+    """As `filewallball backup` notes its success (a row of system_settings)."""
+    await change(
+        database,
+        "INSERT INTO system_settings (setting_key, setting_value, setting_type, is_public, "
+        f"created_at, updated_at) VALUES ('last_backup_at', '{when}', 'datetime', 0, "
+        "'2026-11-30 02:30:00', '2026-11-30 02:30:00')",
+    )

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from filewallball.app import create_app
 from filewallball.settings import Settings
-from tests.conftest import STORAGE, change
+from tests.conftest import STORAGE, record_backup_time
 
 pytestmark = pytest.mark.anyio
 
@@ -94,12 +94,7 @@ async def test_the_service_s_state_is_sampled_at_each_scrape(
     client = quiet_client
     for name, content in (("a.txt", b"12345"), ("b.txt", b"678")):
         await client.post("/upload", files={"file": (name, content)})
-    await change(
-        database,
-        "INSERT INTO system_settings (setting_key, setting_value, setting_type, is_public, "
-        "created_at, updated_at) VALUES ('last_backup_at', '2026-11-30T02:30:00+00:00', "
-        "'datetime', 0, '2026-11-30 02:30:00', '2026-11-30 02:30:00')",
-    )
+    await record_backup_time(database)
 
     exposition = (await client.get("/metrics")).text
 

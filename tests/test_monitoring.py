@@ -14,7 +14,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine
 
-from tests.conftest import IN_CI, change, local_storage_only
+from tests.conftest import IN_CI, local_storage_only, record_backup_time
 
 MONITORING = Path(__file__).parent.parent / "deploy" / "monitoring"
 OUR_METRIC = re.compile(r"\bfilewallball_[a-z0-9_]+")
@@ -69,12 +69,7 @@ async def test_every_query_names_only_metrics_the_service_exports(
     created = (await client.post("/upload", files={"file": ("a.txt", b"x")})).json()
     await client.get(created["download_url"])
     await client.get(created["info_url"])
-    await change(
-        database,
-        "INSERT INTO system_settings (setting_key, setting_value, setting_type, is_public, "
-        "created_at, updated_at) VALUES ('last_backup_at', '2026-11-30T02:30:00+00:00', "
-        "'datetime', 0, '2026-11-30 02:30:00', '2026-11-30 02:30:00')",
-    )
+    await record_backup_time(database)
     exposition = (await client.get("/metrics")).text
     exported = {
         line.split("{")[0].split(" ")[0]

@@ -9,20 +9,20 @@ import shutil
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import structlog
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import false, func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.pool import Pool
 
 from filewallball.db import transaction, utcnow
+from filewallball.files.activity import ActivityWriter
 from filewallball.files.models import File
 from filewallball.jobs.models import Job
 from filewallball.system_settings import LAST_BACKUP_AT, SystemSetting
-
-if TYPE_CHECKING:
-    from filewallball.deps import AppState
 
 log = structlog.get_logger(__name__)
 
@@ -40,19 +40,26 @@ class Gauges:
         self._sampled_at = -float("inf")
         self._from_database: list[Metric] = []
 
-    async def collect(self, state: AppState) -> list[Metric]:
+    async def collect(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        pool: Pool,
+        activity: ActivityWriter,
+        storage_dir: Path | None,
+    ) -> list[Metric]:
+        """The gauges; `storage_dir`: local storage's folder, None for another backend."""
         now = time.monotonic()
         if now - self._sampled_at >= SAMPLE_SECONDS:
             self._sampled_at = now
             try:
-                self._from_database = await self._sample_database(state)
+                self._from_database = await self._sample_database(sessions)
             except SQLAlchemyError as exc:
                 log.warning("gauges_unavailable", error=type(exc).__name__)
                 self._from_database = []
-        return [*self._from_database, *self._from_process(state)]
+        return [*self._from_database, *self._from_process(pool, activity, storage_dir)]
 
-    async def _sample_database(self, state: AppState) -> list[Metric]:
-        async with transaction(state.sessions) as session:
+    async def _sample_database(self, sessions: async_sessionmaker[AsyncSession]) -> list[Metric]:
+        async with transaction(sessions) as session:
             files, size = (
                 await session.execute(
                     select(func.count(), func.coalesce(func.sum(File.file_size), 0)).where(
@@ -94,8 +101,9 @@ class Gauges:
         return metrics
 
     @staticmethod
-    def _from_process(state: AppState) -> Iterable[Metric]:
-        pool = state.engine.pool
+    def _from_process(
+        pool: Pool, activity: ActivityWriter, storage_dir: Path | None
+    ) -> Iterable[Metric]:
         yield _gauge(
             "filewallball_db_pool_in_use",
             "Database connections this process has checked out.",
@@ -104,16 +112,16 @@ class Gauges:
         yield _gauge(
             "filewallball_activity_pending",
             "Views and downloads this process holds, not yet written.",
-            state.activity.pending,
+            activity.pending,
         )
         yield _gauge(
             "filewallball_activity_lag_seconds",
             "How long the oldest unwritten view or download of this process has waited.",
-            state.activity.lag_seconds,
+            activity.lag_seconds,
         )
-        if state.settings.storage == "local":
+        if storage_dir is not None:
             try:
-                usage = shutil.disk_usage(state.settings.storage_dir)
+                usage = shutil.disk_usage(storage_dir)
             except OSError:
                 return
             yield _gauge(

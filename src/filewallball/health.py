@@ -124,5 +124,7 @@ async def live() -> dict[str, str]:
     responses={200: {"content": {"text/plain": {"example": "filewallball_uploads_total 3.0"}}}},
 )
 async def prometheus_metrics(state: StateDep) -> Response:
-    body, content_type = metrics.render(await state.gauges.collect(state))
+    local = state.settings.storage_dir if state.settings.storage == "local" else None
+    sampled = await state.gauges.collect(state.sessions, state.engine.pool, state.activity, local)
+    body, content_type = metrics.render(sampled)
     return Response(body, media_type=content_type)

@@ -24,6 +24,7 @@ from filewallball.backup import archive, tables
 from filewallball.backup.archive import BlobEntry, Manifest, TableEntry
 from filewallball.db import create_engine, utcnow
 from filewallball.files import blob_keys
+from filewallball.files.digests import sha256_of
 from filewallball.progress import Tally
 from filewallball.settings import Settings
 from filewallball.storage import BlobNotFound, Storage, StorageError, create_storage
@@ -129,7 +130,7 @@ async def _copy_blobs(
     with Tally("backup", sum(entry.size for entry in wanted), len(wanted)) as tally:
         for entry in wanted:
             try:
-                sha256 = entry.sha256 or await _hash(source, entry.key)
+                sha256 = entry.sha256 or await sha256_of(source, entry.key)
                 if not await target.exists(archive.blob_key(sha256)):
                     await _copy(source, entry.key, target, archive.blob_key(sha256), sha256)
                     copied += 1
@@ -142,14 +143,6 @@ async def _copy_blobs(
             manifest.blobs.append(BlobEntry(entry.key, sha256, entry.size))
             tally.advance(entry.size)
     return copied
-
-
-async def _hash(storage: Storage, key: str) -> str:
-    digest = hashlib.sha256()
-    async with aclosing(storage.read(key)) as data:
-        async for chunk in data:
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 async def _copy(source: Storage, key: str, target: Storage, target_key: str, sha256: str) -> None:
@@ -201,7 +194,7 @@ async def verify(settings: Settings, place: str, snapshot: str | None = None) ->
         problems = []
         for name, table_entry in manifest.tables.items():
             try:
-                sha256 = await _hash(storage, archive.table_key(manifest.snapshot, name))
+                sha256 = await sha256_of(storage, archive.table_key(manifest.snapshot, name))
             except BlobNotFound:
                 problems.append(f"table {name}: missing")
                 continue
@@ -212,7 +205,7 @@ async def verify(settings: Settings, place: str, snapshot: str | None = None) ->
         with Tally("verify", sum(e.size for e in unique.values()), len(unique)) as tally:
             for sha256, entry in unique.items():
                 try:
-                    if await _hash(storage, archive.blob_key(sha256)) != sha256:
+                    if await sha256_of(storage, archive.blob_key(sha256)) != sha256:
                         problems.append(f"blob {entry.key}: damaged")
                 except BlobNotFound:
                     problems.append(f"blob {entry.key}: missing")

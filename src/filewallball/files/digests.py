@@ -12,12 +12,14 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import http_sf
 from starlette.datastructures import Headers
 
 from filewallball.errors import BadRequest, FileWallBallError
+from filewallball.storage import Storage
 
 # RFC 9530's names for the algorithms we verify, and hashlib's for them. Other names a client
 # lists are ignored, as the RFC allows; md5 only arrives as Content-MD5 (RFC 1864).
@@ -114,3 +116,12 @@ def repr_digest(sha256_hex: str, wanted: str | None) -> str | None:
             return None
     value = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
     return f"sha-256=:{value}:"
+
+
+async def sha256_of(storage: Storage, key: str) -> str:
+    """The SHA-256 (hex) of a stored blob, read through."""
+    digest = hashlib.sha256()
+    async with aclosing(storage.read(key)) as data:
+        async for chunk in data:
+            digest.update(chunk)
+    return digest.hexdigest()

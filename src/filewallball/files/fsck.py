@@ -9,8 +9,6 @@ marks the rows whose bytes are gone as lost, so that they answer 410 instead of 
 
 from __future__ import annotations
 
-import hashlib
-from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.db import transaction, utcnow
 from filewallball.files import blob_keys, repository, sweep
+from filewallball.files.digests import sha256_of
 from filewallball.files.models import File
 from filewallball.progress import Tally
 from filewallball.storage import BlobNotFound, Storage
@@ -92,7 +91,7 @@ async def check(
                 continue
             if info.size != row.file_size:
                 findings.wrong_size.append(row.file_uuid)
-            elif deep and await _sha256(storage, row.storage_path) != row.sha256:
+            elif deep and await sha256_of(storage, row.storage_path) != row.sha256:
                 findings.wrong_content.append(row.file_uuid)
             tally.advance(row.file_size if deep else 0)
     async for blob in storage.list():
@@ -105,14 +104,6 @@ async def check(
     if repair:
         findings.repaired = await _repair(sessions, storage, findings, cutoff)
     return findings
-
-
-async def _sha256(storage: Storage, key: str) -> str:
-    digest = hashlib.sha256()
-    async with aclosing(storage.read(key)) as data:
-        async for chunk in data:
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 async def _repair(
