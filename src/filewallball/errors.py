@@ -257,11 +257,13 @@ def problem_response(
 
 
 FILE_NOT_FOUND: Responses = {404: problem_response(404, "No file has this id.")}
-CONTENT_LOST: Responses = {
+GONE: Responses = {
     410: problem_response(
         410,
-        "The file's content was lost from storage; an admin can restore it from a backup.",
-        description="An integrity check (`filewallball fsck --repair`) found its bytes gone.",
+        "This link has expired.",
+        description="The link expired or its downloads are used up (`expires_in`, "
+        "`max_downloads`); for the content, also a file whose bytes an integrity check found "
+        "lost.",
     )
 }
 DATABASE_DOWN: Responses = {

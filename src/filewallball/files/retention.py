@@ -17,6 +17,8 @@ from filewallball.errors import BadRequest, Gone
 from filewallball.files.models import File
 from filewallball.files.schemas import StoredFile
 
+MAX_DOWNLOADS = 1_000_000_000  # what the column holds; more is no limit at all
+
 
 @dataclass(frozen=True, slots=True)
 class Retention:
@@ -32,8 +34,8 @@ def parse(expires_in: object, max_downloads: object, *, longest: int) -> Retenti
     if seconds is not None and not 1 <= seconds <= longest:
         raise BadRequest(f"expires_in must be 1 to {longest} seconds.")
     downloads = _whole(max_downloads, "max_downloads")
-    if downloads is not None and downloads < 1:
-        raise BadRequest("max_downloads must be at least 1.")
+    if downloads is not None and not 1 <= downloads <= MAX_DOWNLOADS:
+        raise BadRequest(f"max_downloads must be 1 to {MAX_DOWNLOADS}.")
     expires_at = None if seconds is None else utcnow() + timedelta(seconds=seconds)
     return Retention(expires_at, downloads)
 

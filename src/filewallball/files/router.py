@@ -14,9 +14,9 @@ from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, AuditDep, ClientDep, SessionDep, StateDep
 from filewallball.errors import (
     AUTH,
-    CONTENT_LOST,
     DATABASE_DOWN,
     FILE_NOT_FOUND,
+    GONE,
     MalwareFound,
     problem_response,
 )
@@ -64,6 +64,7 @@ UPLOAD_BODY = {
                         "max_downloads": {
                             "type": "integer",
                             "minimum": 1,
+                            "maximum": 1_000_000_000,
                             "description": "Downloads the link allows. Default: no limit.",
                         },
                     },
@@ -163,10 +164,10 @@ async def upload_raw(
         int | None, Query(ge=1, description="Seconds until the link stops (410).")
     ] = None,
     max_downloads: Annotated[
-        int | None, Query(ge=1, description="Downloads the link allows.")
+        int | None, Query(ge=1, le=1_000_000_000, description="Downloads the link allows.")
     ] = None,
     x_expires_in: Annotated[int | None, Header(ge=1)] = None,
-    x_max_downloads: Annotated[int | None, Header(ge=1)] = None,
+    x_max_downloads: Annotated[int | None, Header(ge=1, le=1_000_000_000)] = None,
 ) -> UploadedFile:
     named = tags if tags is not None else x_tags
     public = next((given for given in (is_public, x_is_public) if given is not None), True)
@@ -229,7 +230,7 @@ async def _upload(
     response_model=FileDetails,
     summary="Describe a file",
     description="Everything known about a file. Counts as a view of type `info`.",
-    responses={**AUTH, **FILE_NOT_FOUND, **DATABASE_DOWN},
+    responses={**AUTH, **FILE_NOT_FOUND, **GONE, **DATABASE_DOWN},
 )
 async def file_info(
     file_id: str, request: Request, state: StateDep, client: ClientDep, actor: ActorDep
@@ -259,7 +260,7 @@ DOWNLOAD_ROUTE: dict[str, Any] = {
         304: {"description": "The copy the client has is current."},
         **AUTH,
         **FILE_NOT_FOUND,
-        **CONTENT_LOST,
+        **GONE,
         416: problem_response(416, "The range is outside the file, which has 1234 bytes."),
         503: problem_response(
             503,
@@ -307,7 +308,7 @@ async def download(
         },
         **AUTH,
         **FILE_NOT_FOUND,
-        **CONTENT_LOST,
+        **GONE,
         415: problem_response(415, "Only text and images have a preview; this one is video/mp4."),
         **DATABASE_DOWN,
     },

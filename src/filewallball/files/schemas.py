@@ -132,7 +132,7 @@ class FileChange(BaseModel):
         default=None, ge=1, description="Seconds from now until the link stops; null: never."
     )
     max_downloads: int | None = Field(
-        default=None, ge=1, description="Downloads from now on; null: no limit."
+        default=None, ge=1, le=1_000_000_000, description="Downloads from now on; null: no limit."
     )
 
 

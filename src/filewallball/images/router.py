@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from filewallball.deps import ActorDep, StateDep
-from filewallball.errors import AUTH, FILE_NOT_FOUND, problem_response
+from filewallball.errors import AUTH, FILE_NOT_FOUND, GONE, problem_response
 from filewallball.files.download import DOWNLOAD_CSP
 from filewallball.images import service
 
@@ -36,6 +36,7 @@ class Size(enum.StrEnum):
         304: {"description": "The copy the client has is current."},
         **AUTH,
         **FILE_NOT_FOUND,
+        **GONE,
     },
 )
 async def thumbnail(
