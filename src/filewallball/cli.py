@@ -144,7 +144,7 @@ def backup(
     manifest = outcome.manifest
     rows = sum(entry.rows for entry in manifest.tables.values())
     typer.echo(
-        f"snapshot {manifest.snapshot}: {rows} rows, {len(manifest.blobs)} blobs"
+        f"snapshot {manifest.snapshot}: {rows} rows, {manifest.blob_count} blobs"
         + ("" if verify else f" ({outcome.copied} copied, the rest already there)")
     )
     for problem in outcome.problems:

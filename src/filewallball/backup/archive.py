@@ -4,6 +4,7 @@ only what is new); each snapshot has its tables and, written last, its manifest.
 
     blobs/ab/abcdef…                     a blob, named by its SHA-256
     snapshots/20261130T180000Z/tables/files.jsonl.gz
+    snapshots/20261130T180000Z/blobs.jsonl.gz   every blob: its key here and in the instance
     snapshots/20261130T180000Z/manifest.json
 """
 
@@ -40,7 +41,10 @@ class Manifest:
     revision: str  # the schema the rows fit
     database: str  # the dialect they came from
     tables: dict[str, TableEntry] = field(default_factory=dict)
-    blobs: list[BlobEntry] = field(default_factory=list)
+    # The blobs are listed in their own file (blobs.jsonl.gz), which may hold millions.
+    blob_count: int = 0
+    blob_bytes: int = 0
+    blobs_sha256: str = ""
     missing: list[str] = field(default_factory=list)  # rows whose blob could not be read
     format: int = FORMAT
 
@@ -53,7 +57,6 @@ class Manifest:
         if data.get("format") != FORMAT:
             raise ValueError(f"backup format {data.get('format')!r} is not {FORMAT}")
         data["tables"] = {name: TableEntry(**entry) for name, entry in data["tables"].items()}
-        data["blobs"] = [BlobEntry(**entry) for entry in data["blobs"]]
         return cls(**data)
 
 
@@ -63,6 +66,10 @@ def blob_key(sha256: str) -> str:
 
 def table_key(snapshot: str, table: str) -> str:
     return f"snapshots/{snapshot}/tables/{table}.jsonl.gz"
+
+
+def blobs_key(snapshot: str) -> str:
+    return f"snapshots/{snapshot}/blobs.jsonl.gz"
 
 
 def manifest_key(snapshot: str) -> str:

@@ -10,11 +10,13 @@ a damaged backup leaves no row behind.
 from __future__ import annotations
 
 import hashlib
+import json
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 import structlog
 from sqlalchemy import Table
@@ -23,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from filewallball.backup import archive, tables
 from filewallball.backup.archive import BlobEntry, Manifest, TableEntry
 from filewallball.db import create_engine, utcnow
-from filewallball.files import blob_keys
 from filewallball.files.digests import sha256_of
+from filewallball.images.service import SIZES, thumbnail_key
 from filewallball.progress import Tally
 from filewallball.settings import Settings
 from filewallball.storage import BlobNotFound, Storage, StorageError, create_storage
@@ -52,9 +54,9 @@ async def backup(settings: Settings, place: str) -> Outcome:
     await target.open()
     try:
         snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        manifest = await _write_tables(engine, target, snapshot)
-        wanted = await _blobs_named(source, manifest)
-        copied = await _copy_blobs(source, target, wanted, manifest)
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as wanted:
+            manifest = await _write_tables(engine, target, snapshot, wanted)
+            copied = await _copy_blobs(source, target, wanted, manifest)
         await archive.write_all(target, archive.manifest_key(snapshot), manifest.to_json())
         await _remember(engine)
     finally:
@@ -62,11 +64,15 @@ async def backup(settings: Settings, place: str) -> Outcome:
         await source.close()
         await target.close()
     problems = [f"blob missing for {key}" for key in manifest.missing]
-    log.info("backup_written", snapshot=snapshot, blobs=len(manifest.blobs), copied=copied)
+    log.info("backup_written", snapshot=snapshot, blobs=manifest.blob_count, copied=copied)
     return Outcome(manifest, copied, problems)
 
 
-async def _write_tables(engine: AsyncEngine, target: Storage, snapshot: str) -> Manifest:
+async def _write_tables(
+    engine: AsyncEngine, target: Storage, snapshot: str, wanted: IO[str]
+) -> Manifest:
+    """Every table to the snapshot; the blobs its rows name to `wanted` (a local file, so that
+    millions of them never sit in memory), counted in the manifest."""
     async with tables.snapshot(engine) as connection:
         manifest = Manifest(
             snapshot=snapshot,
@@ -82,7 +88,7 @@ async def _write_tables(engine: AsyncEngine, target: Storage, snapshot: str) -> 
                 async for record in tables.rows(connection, table):
                     count += 1
                     batch.append(record)
-                    _note_blob(manifest, table, record)
+                    _note_blobs(manifest, wanted, table, record)
                     if len(batch) >= tables.BATCH:
                         data = tables.encoded(batch, compressor)
                         digest.update(data)
@@ -99,50 +105,71 @@ async def _write_tables(engine: AsyncEngine, target: Storage, snapshot: str) -> 
     return manifest
 
 
-def _note_blob(manifest: Manifest, table: Table, record: dict[str, Any]) -> None:
-    """The blobs rows name: each file's, and each chunk of an unfinished resumable upload."""
+def _note_blobs(manifest: Manifest, wanted: IO[str], table: Table, record: dict[str, Any]) -> None:
+    """The blobs a row names: a file's, its thumbnails once made, an unfinished resumable
+    upload's chunk. A SHA-256 left empty is learnt by reading the blob."""
+    entries: list[tuple[str, str, int]] = []
     if table.name == "files":
-        manifest.blobs.append(
-            BlobEntry(record["storage_path"], record["sha256"], record["file_size"])
-        )
+        key = record["storage_path"]
+        entries.append((key, record["sha256"], record["file_size"]))
+        if record["thumbnail_status"] == "ready":
+            entries += [(thumbnail_key(key, size), "", 0) for size in SIZES]
     elif table.name == "resumable_chunks":
-        manifest.blobs.append(BlobEntry(record["key"], "", record["size"]))
+        entries.append((record["key"], "", record["size"]))
+    for entry in entries:
+        wanted.write(json.dumps(entry) + "\n")
+        manifest.blob_count += 1
+        manifest.blob_bytes += entry[2]
 
 
-async def _blobs_named(source: Storage, manifest: Manifest) -> list[BlobEntry]:
-    """The rows' blobs, and what was made from them (thumbnails), which no row names."""
-    files = {entry.key for entry in manifest.blobs}
-    derived = [
-        BlobEntry(info.key, "", info.size)
-        async for info in source.list()
-        if blob_keys.is_ours(info.key)
-        and info.key != blob_keys.owner_of(info.key)
-        and blob_keys.owner_of(info.key) in files
-    ]
-    return [*manifest.blobs, *derived]
+async def _copy_blobs(source: Storage, target: Storage, wanted: IO[str], manifest: Manifest) -> int:
+    """Copy the `wanted` blobs not already in the archive; list each, with its SHA-256, in the
+    snapshot's blob list. How many were copied."""
+    copied, digest = 0, hashlib.sha256()
+    listed: list[dict[str, Any]] = []
+    writer, compressor = target.writer(archive.blobs_key(manifest.snapshot)), tables.compressor()
 
+    async def flush(final: bool = False) -> None:
+        data = tables.encoded(listed, compressor) + (compressor.flush() if final else b"")
+        listed.clear()
+        digest.update(data)
+        await writer.write(data)
 
-async def _copy_blobs(
-    source: Storage, target: Storage, wanted: list[BlobEntry], manifest: Manifest
-) -> int:
-    copied = 0
-    manifest.blobs = []
-    with Tally("backup", sum(entry.size for entry in wanted), len(wanted)) as tally:
-        for entry in wanted:
-            try:
-                sha256 = entry.sha256 or await sha256_of(source, entry.key)
-                if not await target.exists(archive.blob_key(sha256)):
-                    await _copy(source, entry.key, target, archive.blob_key(sha256), sha256)
-                    copied += 1
-            except (BlobNotFound, BackupError) as exc:
-                # A row whose bytes are gone or damaged: noted, and the backup goes on, so one
-                # bad blob never stops every night's snapshot.
-                log.warning("backup_blob_unusable", key=entry.key, error=str(exc))
-                manifest.missing.append(entry.key)
-                continue
-            manifest.blobs.append(BlobEntry(entry.key, sha256, entry.size))
-            tally.advance(entry.size)
+    wanted.seek(0)
+    try:
+        with Tally("backup", manifest.blob_bytes, manifest.blob_count) as tally:
+            for line in wanted:
+                entry = BlobEntry(*json.loads(line))
+                try:
+                    sha256 = entry.sha256 or await sha256_of(source, entry.key)
+                    if not await target.exists(archive.blob_key(sha256)):
+                        await _copy(source, entry.key, target, archive.blob_key(sha256), sha256)
+                        copied += 1
+                except (BlobNotFound, BackupError) as exc:
+                    # A row whose bytes are gone or damaged: noted, and the backup goes on, so
+                    # one bad blob never stops every night's snapshot.
+                    log.warning("backup_blob_unusable", key=entry.key, error=str(exc))
+                    manifest.missing.append(entry.key)
+                    continue
+                listed.append(asdict(BlobEntry(entry.key, sha256, entry.size)))
+                if len(listed) >= tables.BATCH:
+                    await flush()
+                tally.advance(entry.size)
+        await flush(final=True)
+        await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+    manifest.blob_count -= len(manifest.missing)
+    manifest.blobs_sha256 = digest.hexdigest()
     return copied
+
+
+async def _entries(storage: Storage, manifest: Manifest) -> AsyncIterator[BlobEntry]:
+    """The snapshot's blobs, from its list (whose SHA-256 is checked when it has been read)."""
+    listed = _checked(storage, archive.blobs_key(manifest.snapshot), manifest.blobs_sha256)
+    async for record in tables.decoded(listed):
+        yield BlobEntry(**record)
 
 
 async def _copy(source: Storage, key: str, target: Storage, target_key: str, sha256: str) -> None:
@@ -201,11 +228,10 @@ async def verify(settings: Settings, place: str, snapshot: str | None = None) ->
             if sha256 != table_entry.sha256:
                 problems.append(f"table {name}: damaged")
         problems += [f"blob {key}: missing when the backup was made" for key in manifest.missing]
-        unique = {entry.sha256: entry for entry in manifest.blobs}
-        with Tally("verify", sum(e.size for e in unique.values()), len(unique)) as tally:
-            for sha256, entry in unique.items():
+        with Tally("verify", manifest.blob_bytes, manifest.blob_count) as tally:
+            async for entry in _entries(storage, manifest):
                 try:
-                    if await sha256_of(storage, archive.blob_key(sha256)) != sha256:
+                    if await sha256_of(storage, archive.blob_key(entry.sha256)) != entry.sha256:
                         problems.append(f"blob {entry.key}: damaged")
                 except BlobNotFound:
                     problems.append(f"blob {entry.key}: missing")
@@ -236,8 +262,8 @@ async def restore(
             )
         if not empty and not force:
             raise BackupError("this instance holds data: restore into an empty one, or --force")
-        with Tally("restore", sum(e.size for e in manifest.blobs), len(manifest.blobs)) as tally:
-            for entry in manifest.blobs:
+        with Tally("restore", manifest.blob_bytes, manifest.blob_count) as tally:
+            async for entry in _entries(source, manifest):
                 await _copy(source, archive.blob_key(entry.sha256), target, entry.key, entry.sha256)
                 tally.advance(entry.size)
         async with engine.begin() as connection:
@@ -263,11 +289,11 @@ async def restore(
         await engine.dispose()
         await source.close()
         await target.close()
-    log.info("restored", snapshot=manifest.snapshot, blobs=len(manifest.blobs))
+    log.info("restored", snapshot=manifest.snapshot, blobs=manifest.blob_count)
     lost = [
         f"blob {key}: missing from the backup; its file is marked lost" for key in manifest.missing
     ]
-    return Outcome(manifest, len(manifest.blobs), lost)
+    return Outcome(manifest, manifest.blob_count, lost)
 
 
 async def _checked(storage: Storage, key: str, sha256: str) -> AsyncIterator[bytes]:
