@@ -9,11 +9,12 @@ marks the rows whose bytes are gone as lost, so that they answer 410 instead of 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.db import transaction, utcnow
@@ -24,6 +25,8 @@ from filewallball.progress import Tally
 from filewallball.storage import BlobNotFound, Storage
 
 log = structlog.get_logger(__name__)
+
+PAGE = 500  # rows, or keys, looked at together
 
 
 @dataclass(slots=True)
@@ -74,14 +77,11 @@ async def check(
     findings = Findings()
     cutoff = utcnow() - timedelta(seconds=stale_seconds)
     async with transaction(sessions) as session:
-        rows = (
-            await session.execute(
-                select(File.file_uuid, File.storage_path, File.file_size, File.sha256, File.lost_at)
-            )
-        ).all()
-    known = {row.storage_path for row in rows}
-    with Tally("fsck", sum(row.file_size for row in rows) if deep else 0, len(rows)) as tally:
-        for row in rows:
+        count, size = (
+            await session.execute(select(func.count(), func.coalesce(func.sum(File.file_size), 0)))
+        ).one()
+    with Tally("fsck", size if deep else 0, count) as tally:
+        async for row in _rows(sessions):
             findings.checked += 1
             try:
                 info = await storage.stat(row.storage_path)
@@ -94,16 +94,64 @@ async def check(
             elif deep and await sha256_of(storage, row.storage_path) != row.sha256:
                 findings.wrong_content.append(row.file_uuid)
             tally.advance(row.file_size if deep else 0)
+    # Blobs without a row, asked of the database a page of keys at a time: no set of every
+    # key in memory. A young blob without a row may be an upload whose row is about to commit.
+    page: list[str] = []
     async for blob in storage.list():
-        owner = blob_keys.owner_of(blob.key)
-        # A young blob without a row may be an upload whose row is about to commit.
-        if not blob_keys.is_ours(blob.key) or owner in known or blob.modified >= cutoff:
-            continue
-        (findings.orphans if owner == blob.key else findings.orphan_thumbnails).append(blob.key)
+        if blob_keys.is_ours(blob.key) and blob.modified < cutoff:
+            page.append(blob.key)
+        if len(page) >= PAGE:
+            await _note_orphans(sessions, page, findings)
+            page = []
+    await _note_orphans(sessions, page, findings)
     findings.stale_writes = await storage.incomplete(cutoff)
     if repair:
         findings.repaired = await _repair(sessions, storage, findings, cutoff)
     return findings
+
+
+async def _rows(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[Row[int, str, str, int, str, datetime | None]]:
+    """Every file's row, deleted or not (its bytes stay until purged), a page at a time."""
+    after = 0
+    while True:
+        async with transaction(sessions) as session:
+            rows = (
+                await session.execute(
+                    select(
+                        File.id,
+                        File.file_uuid,
+                        File.storage_path,
+                        File.file_size,
+                        File.sha256,
+                        File.lost_at,
+                    )
+                    .where(File.id > after)
+                    .order_by(File.id)
+                    .limit(PAGE)
+                )
+            ).all()
+        for row in rows:
+            yield row
+        if len(rows) < PAGE:
+            return
+        after = rows[-1].id
+
+
+async def _note_orphans(
+    sessions: async_sessionmaker[AsyncSession], keys: list[str], findings: Findings
+) -> None:
+    if not keys:
+        return
+    async with transaction(sessions) as session:
+        named = await repository.referenced_keys(
+            session, sorted({blob_keys.owner_of(key) for key in keys})
+        )
+    for key in keys:
+        owner = blob_keys.owner_of(key)
+        if owner not in named:
+            (findings.orphans if owner == key else findings.orphan_thumbnails).append(key)
 
 
 async def _repair(
