@@ -48,6 +48,7 @@ def local_storage_only(why: str) -> pytest.MarkDecorator:
 T = TypeVar("T")
 # Tables that tests fill; the seeded catalogue (categories, extensions) stays.
 DATA_TABLES = (
+    "blobs",
     "resumable_chunks",
     "resumable_uploads",
     "jobs",

@@ -202,3 +202,49 @@ def test_upgrading_counts_the_activity_already_logged(backend: Backend, database
         ("month", "2026-04-01", "ip:198.51.100.1", 1, 0, 0),
         ("month", "2026-04-01", "ip:198.51.100.2", 0, 2, 7),
     ]
+
+
+def test_upgrading_shares_one_blob_among_files_of_one_content(
+    backend: Backend, database: Engine
+) -> None:
+    settings = Settings(database_url=backend.database_url)
+    migrations.downgrade(settings, "base")
+    migrations.upgrade(settings, "0010")
+    same, other = "a" * 64, "b" * 64
+    with database.begin() as connection:
+        for pk, sha, path, thumbnails in (
+            (1, same, "aa/aa/first", "none"),
+            (2, same, "bb/bb/second", "ready"),  # its thumbnails make it the one kept
+            (3, other, "cc/cc/third", "none"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO files (id, file_uuid, original_filename, stored_filename, "
+                    "file_extension, mime_type, file_size, sha256, storage_path, "
+                    "file_category_id, is_public, is_deleted, view_count, download_count, "
+                    "thumbnail_status, downloads_granted, created_at, updated_at) VALUES "
+                    "(:pk, :uuid, 'a.png', 'x', 'png', 'image/png', 5, :sha, :path, 1, 1, 0, "
+                    "0, 0, :thumbnails, 0, '2026-03-31 23:00:00', '2026-03-31 23:00:00')"
+                ),
+                {
+                    "pk": pk,
+                    "uuid": f"6f1c8f4e-6d2b-4b8e-9a57-1d2f3c4b5a6{pk}",
+                    "sha": sha,
+                    "path": path,
+                    "thumbnails": thumbnails,
+                },
+            )
+
+    migrations.upgrade(settings)
+
+    with database.connect() as connection:
+        paths = connection.execute(text("SELECT id, storage_path FROM files ORDER BY id")).all()
+        blobs = connection.execute(
+            text("SELECT sha256, storage_key, refs FROM blobs ORDER BY sha256")
+        ).all()
+    assert [tuple(row) for row in paths] == [
+        (1, "bb/bb/second"),
+        (2, "bb/bb/second"),
+        (3, "cc/cc/third"),
+    ]
+    assert [tuple(row) for row in blobs] == [(same, "bb/bb/second", 2), (other, "cc/cc/third", 1)]

@@ -57,9 +57,7 @@ async def cleanup(
         async with transaction(sessions) as session:
             rows = (
                 await session.execute(
-                    select(File.id, File.file_uuid, File.storage_path, File.is_deleted)
-                    .where(due)
-                    .limit(BATCH)
+                    select(File.id, File.file_uuid, File.is_deleted).where(due).limit(BATCH)
                 )
             ).all()
         for row in rows:
@@ -69,7 +67,6 @@ async def cleanup(
                 storage,
                 row.id,
                 row.file_uuid,
-                row.storage_path,
                 "deleted" if row.is_deleted else "expired",
             )
         if len(rows) < BATCH:
@@ -96,14 +93,14 @@ async def _purge(
     storage: Storage,
     file_pk: int,
     file_id: str,
-    key: str,
     why: str,
 ) -> int:
     async with transaction(sessions) as session:
-        if not await repository.purge(session, file_pk):
+        purged = await repository.purge(session, file_pk)
+        if not purged.removed:
             return 0  # another run was first
         session.add(audit.entry("purge", actor=ACTOR, target=file_id, detail={"reason": why}))
-        after_commit(session, lambda: remove_bytes(cache, storage, file_id, key))
+        after_commit(session, lambda: remove_bytes(cache, storage, file_id, purged.bytes_to_remove))
     return 1
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.access.models import AuditLog
 from filewallball.db import utcnow
+from filewallball.files import repository as files_repository
 from filewallball.files.models import File, FileCategory, FileExtension
 from filewallball.system_settings import SystemSetting
 
@@ -99,8 +100,20 @@ async def restore(session: AsyncSession, file_id: int) -> None:
     )
 
 
-async def purge(session: AsyncSession, file_id: int) -> bool:
-    """Delete the file's row; False when another purge was first. Views, downloads, uploads
-    and tag links go with it (ON DELETE CASCADE)."""
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """A purge's outcome: whether this one removed the row, and the blob's key when no other
+    file shares its bytes, which may then go."""
+
+    removed: bool
+    bytes_to_remove: str | None = None
+
+
+async def purge(session: AsyncSession, file_id: int) -> Purged:
+    """Delete the file's row (views, downloads, uploads and tag links go with it: ON DELETE
+    CASCADE) and release its blob. Not removed when another purge was first."""
+    sha256 = await session.scalar(select(File.sha256).where(File.id == file_id))
     result = await session.execute(delete(File).where(File.id == file_id))
-    return bool(getattr(result, "rowcount", 0))
+    if sha256 is None or not getattr(result, "rowcount", 0):
+        return Purged(removed=False)
+    return Purged(True, await files_repository.release_blob(session, sha256))

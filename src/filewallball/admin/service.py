@@ -182,18 +182,20 @@ async def purge_file(
     file = await repository.any_file(session, files_service.canonical_id(file_id))
     if file is None:
         raise NotFound("No file has this id.")
-    key = file.storage_path
     await files_service.hold(cache, file.file_uuid)
-    await repository.purge(session, file.id)
+    purged = await repository.purge(session, file.id)
     await audit("purge", file_id)
+    after_commit(
+        session, lambda: remove_bytes(cache, storage, file.file_uuid, purged.bytes_to_remove)
+    )
 
-    after_commit(session, lambda: remove_bytes(cache, storage, file.file_uuid, key))
 
-
-async def remove_bytes(cache: Cache, storage: Storage, file_id: str, key: str) -> None:
-    """A purged file's blob and thumbnails; only once its row's removal committed, so that
-    nothing can point at the bytes any more."""
+async def remove_bytes(cache: Cache, storage: Storage, file_id: str, key: str | None) -> None:
+    """Once a purge committed: the file leaves the cache, and its blob and thumbnails go when
+    no other file shares them (`key`), as nothing can point at them any more."""
     await files_service.forget(cache, file_id)
+    if key is None:
+        return
     try:
         for blob in (key, *(thumbnail_key(key, size) for size in SIZES)):
             await storage.delete(blob)

@@ -144,6 +144,20 @@ class File(Base):
     )
 
 
+class Blob(Base):
+    """Stored bytes, once per content: every file with this SHA-256 points at `storage_key`,
+    and `refs` counts those rows (soft-deleted ones too: their bytes stay until purged). The
+    bytes go when the last row is purged."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    storage_key: Mapped[str] = mapped_column(String(500), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    refs: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class FileUpload(Base):
     """One upload attempt, successful or not; failed attempts have no file."""
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Executable,
     Table,
     bindparam,
+    delete,
     false,
     func,
     insert,
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from filewallball import rollup
 from filewallball.db import utcnow
 from filewallball.files.models import (
+    Blob,
     File,
     FileCategory,
     FileDownload,
@@ -262,3 +264,33 @@ async def mark_lost(session: AsyncSession, file_uuids: Sequence[str], when: date
             .where(File.file_uuid.in_(file_uuids[start : start + 500]), File.lost_at.is_(None))
             .values(lost_at=when)
         )
+
+
+async def share_blob(session: AsyncSession, sha256: str, key: str, size: int) -> str:
+    """The key a new file with this content points at: the blob stored for it already (one
+    more row uses it), or `key` (the one just landed), in one atomic statement on both
+    databases, so that concurrent uploads of one content agree on one blob."""
+    row = {"sha256": sha256, "storage_key": key, "size": size, "refs": 1, "created_at": utcnow()}
+    if session.get_bind().dialect.name == "sqlite":
+        on_sqlite = sqlite_insert(Blob).values(row)
+        statement: Any = on_sqlite.on_conflict_do_update(
+            index_elements=[Blob.sha256], set_={"refs": Blob.refs + 1}
+        )
+    else:
+        statement = mysql_insert(Blob).values(row).on_duplicate_key_update(refs=Blob.refs + 1)
+    await session.execute(statement)
+    shared = await session.scalar(select(Blob.storage_key).where(Blob.sha256 == sha256))
+    assert shared is not None
+    return shared
+
+
+async def release_blob(session: AsyncSession, sha256: str) -> str | None:
+    """One row fewer uses the blob; its key when that was the last, so its bytes may go."""
+    await session.execute(update(Blob).where(Blob.sha256 == sha256).values(refs=Blob.refs - 1))
+    blob = (
+        await session.execute(select(Blob.storage_key, Blob.refs).where(Blob.sha256 == sha256))
+    ).one_or_none()
+    if blob is None or blob.refs > 0:
+        return None
+    await session.execute(delete(Blob).where(Blob.sha256 == sha256))
+    return str(blob.storage_key)

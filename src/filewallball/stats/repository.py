@@ -10,8 +10,16 @@ from typing import Any
 from sqlalchemy import Row, and_, desc, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from filewallball.files.models import File, file_statistics
+from filewallball.files.models import Blob, File, file_statistics
 from filewallball.rollup import ClientActivity, DailyActivity, DailyUploadError, month_of
+
+
+async def bytes_saved(session: AsyncSession) -> int:
+    """Bytes that shared content spares: the files' sizes (deleted ones too, whose bytes stay
+    until purged) less the blobs' sizes."""
+    files = await session.scalar(select(func.coalesce(func.sum(File.file_size), 0)))
+    blobs = await session.scalar(select(func.coalesce(func.sum(Blob.size), 0)))
+    return max(int(files or 0) - int(blobs or 0), 0)
 
 
 async def categories(session: AsyncSession) -> Sequence[Row[Any]]:

@@ -14,6 +14,9 @@ class Totals(BaseModel):
     uploads: int = Field(description="Uploads attempted in the range.")
     downloads: int = Field(description="Downloads in the range.")
     views: int = Field(description="Views (info and preview) in the range.")
+    bytes_saved: int = Field(
+        default=0, description="Bytes not stored twice: files with the same content share one blob."
+    )
 
 
 class CategoryTotals(BaseModel):
@@ -51,7 +54,14 @@ class UploadError(BaseModel):
 _SUMMARY_EXAMPLE: dict[str, Any] = {
     "since": "2026-11-01",
     "until": "2026-11-22",
-    "totals": {"files": 128, "bytes": 73400320, "uploads": 131, "downloads": 940, "views": 412},
+    "totals": {
+        "files": 128,
+        "bytes": 73400320,
+        "uploads": 131,
+        "downloads": 940,
+        "views": 412,
+        "bytes_saved": 1048576,
+    },
     "categories": [
         {
             "name": "document",

@@ -36,13 +36,14 @@ async def _categories(session: AsyncSession) -> list[CategoryTotals]:
     ]
 
 
-def _totals(categories: list[CategoryTotals], days: Sequence[DailyActivity]) -> Totals:
+def _totals(categories: list[CategoryTotals], days: Sequence[DailyActivity], saved: int) -> Totals:
     return Totals(
         files=sum(c.file_count for c in categories),
         bytes=sum(c.total_size for c in categories),
         uploads=sum(day.uploads for day in days),
         downloads=sum(day.downloads for day in days),
         views=sum(day.views for day in days),
+        bytes_saved=saved,
     )
 
 
@@ -61,31 +62,35 @@ async def _each_in_own_session(
 
 
 async def summary(sessions: async_sessionmaker[AsyncSession], since: date, until: date) -> Summary:
-    categories, days = await _each_in_own_session(
-        sessions, _categories, lambda s: repository.activity(s, since, until)
+    categories, days, saved = await _each_in_own_session(
+        sessions,
+        _categories,
+        lambda s: repository.activity(s, since, until),
+        repository.bytes_saved,
     )
     return Summary(
-        since=since, until=until, totals=_totals(categories, days), categories=categories
+        since=since, until=until, totals=_totals(categories, days, saved), categories=categories
     )
 
 
 async def full(
     sessions: async_sessionmaker[AsyncSession], since: date, until: date, top: int
 ) -> Stats:
-    categories, days, top_files, clients, errors = await _each_in_own_session(
+    categories, days, top_files, clients, errors, saved = await _each_in_own_session(
         sessions,
         _categories,
         lambda s: repository.activity(s, since, until),
         lambda s: repository.top_downloaded(s, top),
         lambda s: repository.clients(s, since, until, top),
         lambda s: repository.upload_errors(s, since, until),
+        repository.bytes_saved,
     )
     attempted = sum(day.uploads for day in days)
     completed = sum(day.uploads_completed for day in days)
     return Stats(
         since=since,
         until=until,
-        totals=_totals(categories, days),
+        totals=_totals(categories, days, saved),
         categories=categories,
         per_day=[
             Day(day=day.day, uploads=day.uploads, downloads=day.downloads)

@@ -149,6 +149,10 @@ class Upload:
             retention=kept,
             also=also,
         )
-        self._landing.keep()
+        if received.stored.storage_key == blob.key:
+            self._landing.keep()
+        else:
+            # The content was stored already and the file shares that blob: this copy goes.
+            await self._landing.discard()
         accounting.succeeded(self.attempt, received.stored)
         return received

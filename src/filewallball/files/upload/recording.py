@@ -98,11 +98,15 @@ async def _describe(
         expires_at=retention.expires_at,
         max_downloads=retention.max_downloads,
     )
+    # Content stored before is shared, not kept twice: the file points at that blob, and the
+    # one just landed goes once this commits (see pipeline.Upload.record).
+    file.storage_path = await repository.share_blob(session, blob.sha256, blob.key, blob.size)
+    file.stored_filename = file.storage_path.rsplit("/", 1)[-1]
     file.tags = await repository.tags_named(session, tags)
     session.add(file)
     await session.flush()
     # In the same transaction as the row: no file is ever without its pending work.
-    job = {"file_pk": file.id, "file_id": blob.file_id, "key": blob.key}
+    job = {"file_pk": file.id, "file_id": blob.file_id, "key": file.storage_path}
     queue.enqueue(session, "md5", **job)
     if is_raster(blob.mime_type):
         queue.enqueue(session, "thumbnail", **job)
