@@ -114,6 +114,6 @@ def test_serving_beyond_loopback_with_links_from_any_host_warns(
     host: str, overrides: dict[str, str], warned: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = load_settings(**overrides)
-    configure_logging(settings)  # onto this test's captured stderr
+    configure_logging(settings)  # onto this test's captured stdout, where the service logs
     warn_if_links_follow_any_host(settings, host)
-    assert ("links_follow_any_host" in capsys.readouterr().err) is warned
+    assert ("links_follow_any_host" in capsys.readouterr().out) is warned

@@ -20,7 +20,8 @@ def test_the_serving_process_loads_neither_the_app_nor_the_database_libraries() 
         "logging.getLogger('probe').warning('rendered by our formatter')\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    config = logging_config(load_settings(log_json=True))
+    # Its stdout is the probe's answer: the log line goes to stderr.
+    config = logging_config(load_settings(log_json=True, log_stream="stderr"))
     run = subprocess.run(
         [sys.executable, "-c", probe, json.dumps(config)],
         capture_output=True,

@@ -38,12 +38,16 @@ class Server(enum.StrEnum):
     uvicorn = "uvicorn"
 
 
-def _settings() -> Settings:
+def _settings(*, serving: bool = False) -> Settings:
+    """The settings, logging configured: the service logs where FWB_LOG_STREAM says (stdout);
+    an operator's command on stderr, so that its stdout holds only its answer."""
     try:
         settings = load_settings()
     except SettingsError as exc:
         typer.echo(f"filewallball: invalid setting {exc}", err=True)
         raise typer.Exit(2) from None
+    if not serving:
+        settings = settings.model_copy(update={"log_stream": "stderr"})
     configure_logging(settings)
     return settings
 
@@ -75,7 +79,7 @@ def serve(
     server: Annotated[Server, typer.Option(help="ASGI server.")] = Server.granian,
 ) -> None:
     """Apply migrations (unless FWB_AUTO_MIGRATE=false), then serve the API."""
-    settings = _settings()
+    settings = _settings(serving=True)
     if workers > 1 and settings.storage == "memory":
         # Each worker process would keep its own blobs: a file uploaded through one would be
         # missing from the others.

@@ -1,4 +1,4 @@
-"""Structured logs: JSON when not on a terminal, the request id on every line.
+"""Structured logs: JSON when not on a terminal, the request id on every line, on stdout.
 
 One logging configuration serves the app, the libraries and the ASGI server: `serve` hands the
 same dictConfig to granian or uvicorn, so their start-up and shutdown lines are rendered like
@@ -37,7 +37,8 @@ def _add_pid(_: Any, __: str, event_dict: structlog.types.EventDict) -> structlo
 
 
 def _as_json(settings: Settings) -> bool:
-    return settings.log_json if settings.log_json is not None else not sys.stderr.isatty()
+    stream = sys.stdout if settings.log_stream == "stdout" else sys.stderr
+    return settings.log_json if settings.log_json is not None else not stream.isatty()
 
 
 def structured_formatter(as_json: bool) -> logging.Formatter:
@@ -58,13 +59,13 @@ def structured_formatter(as_json: bool) -> logging.Formatter:
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:
-    """The dictConfig for this process and the server's: a handler on the root for stderr, and
-    with FWB_LOG_FILE one more for the file, in JSON lines, rotated by size."""
+    """The dictConfig for this process and the server's: a handler on the root for stdout (or
+    stderr), and with FWB_LOG_FILE one more for the file, in JSON lines, rotated by size."""
     handlers: dict[str, Any] = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "structured",
-            "stream": "ext://sys.stderr",
+            "stream": f"ext://sys.{settings.log_stream}",
         }
     }
     if settings.log_file is not None:

@@ -188,7 +188,10 @@ class Settings(BaseSettings):
 
     # Logging
     log_level: str = "info"
-    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+    log_json: bool | None = None  # None: JSON when the stream is not a terminal
+    # The service logs to stdout, the container way; operator commands (backup, fsck…) to
+    # stderr, keeping their stdout for their answer
+    log_stream: Literal["stdout", "stderr"] = "stdout"
     # Also to this file, as JSON lines, rotated at log_file_max_bytes, keeping this many old ones
     log_file: Path | None = None
     log_file_max_bytes: Annotated[int, Field(ge=1024)] = 50 * MiB
