@@ -4,8 +4,10 @@ for byte, with the same ids, owners, keys, counts, tags and logs."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -244,3 +246,45 @@ async def test_a_blob_gone_from_storage_is_named_and_restores_as_lost(
     assert "marked lost" in restored.stderr
     assert (await client.get(kept["download_url"])).content == b"kept"
     assert (await client.get(gone["download_url"])).status_code == 410
+
+
+async def test_uploads_landing_during_a_backup_are_wholly_in_or_wholly_out(
+    settings: Settings, tmp_path: Path
+) -> None:
+    place = str(tmp_path / "backup")
+    landed = 0
+    backing_up = True
+
+    async def keep_uploading(client: httpx.AsyncClient) -> None:
+        nonlocal landed
+        while backing_up:
+            content = os.urandom(50_000)  # each its own content: no blob shared
+            answer = await client.post("/upload", files={"file": (f"{landed}.bin", content)})
+            assert answer.status_code == 201, answer.text
+            landed += 1
+
+    app = create_app(settings.model_copy(update={"rate_limit_enabled": False}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        uploading = asyncio.create_task(keep_uploading(client))
+        written = await run_cli(settings, "backup", place)  # while the uploads go on
+        backing_up = False
+        await uploading
+    restored_db = f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
+    target = {
+        "FWB_DATABASE_URL": restored_db,
+        "FWB_STORAGE_DIR": str(tmp_path / "restored"),
+        "FWB_S3_PREFIX": f"restored/{tmp_path.name}",
+    }
+    restored = await run_cli(settings, "restore", place, **target)
+    checked = await run_cli(settings, "fsck", "--deep", **target)
+
+    assert written.returncode == 0, written.stderr
+    assert restored.returncode == 0, restored.stderr
+    rows = int(restored.stdout.split(": ")[1].split()[0])
+    assert landed > 0 and rows > 0
+    # Every file the snapshot holds has its bytes, and no bytes are without their file.
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "0 without their blob" in checked.stdout
