@@ -20,13 +20,14 @@ run: sync ## Serve on http://127.0.0.1:8000 with SQLite and ./data (no other ser
 
 # The API suite runs a second time on S3 (a moto server the tests start), on SQLite only: the
 # database makes no difference to where the bytes go.
-S3_SUITE := tests/files tests/backup tests/images tests/admin tests/access tests/tags tests/stats \
-	tests/test_crash.py tests/test_health.py tests/test_errors.py tests/test_server.py
+S3_SUITE := tests/files tests/backup tests/resumable/test_protocol.py tests/images tests/admin \
+	tests/access tests/tags tests/stats tests/test_crash.py tests/test_health.py \
+	tests/test_errors.py tests/test_server.py
 
 test: lint typecheck ## Lint, type-check and run the whole test suite (then the API on S3)
 	$(UV) run pytest
 	FWB_TEST_STORAGE=s3 FWB_TEST_BACKENDS=sqlite $(UV) run pytest -q $(S3_SUITE)
-	FWB_TEST_STORAGE=s3 $(UV) run pytest -q tests/resumable  # on SQLite and MariaDB + Redis
+	FWB_TEST_STORAGE=s3 $(UV) run pytest -q tests/resumable/test_clients.py  # both databases
 
 lint: sync ## ruff check and format check
 	$(UV) run ruff check src tests bench
