@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from filewallball.backup import archive, tables
 from filewallball.backup.archive import BlobEntry, Manifest, TableEntry
 from filewallball.db import create_engine, utcnow
-from filewallball.files.digests import sha256_of
+from filewallball.files.digests import hexdigest_of
 from filewallball.images.service import SIZES, thumbnail_key
 from filewallball.progress import Tally
 from filewallball.settings import Settings
@@ -141,7 +141,7 @@ async def _copy_blobs(source: Storage, target: Storage, wanted: IO[str], manifes
             for line in wanted:
                 entry = BlobEntry(*json.loads(line))
                 try:
-                    sha256 = entry.sha256 or await sha256_of(source, entry.key)
+                    sha256 = entry.sha256 or await hexdigest_of(source, entry.key)
                     if not await target.exists(archive.blob_key(sha256)):
                         await _copy(source, entry.key, target, archive.blob_key(sha256), sha256)
                         copied += 1
@@ -221,7 +221,7 @@ async def verify(settings: Settings, place: str, snapshot: str | None = None) ->
         problems = []
         for name, table_entry in manifest.tables.items():
             try:
-                sha256 = await sha256_of(storage, archive.table_key(manifest.snapshot, name))
+                sha256 = await hexdigest_of(storage, archive.table_key(manifest.snapshot, name))
             except BlobNotFound:
                 problems.append(f"table {name}: missing")
                 continue
@@ -231,7 +231,7 @@ async def verify(settings: Settings, place: str, snapshot: str | None = None) ->
         with Tally("verify", manifest.blob_bytes, manifest.blob_count) as tally:
             async for entry in _entries(storage, manifest):
                 try:
-                    if await sha256_of(storage, archive.blob_key(entry.sha256)) != entry.sha256:
+                    if await hexdigest_of(storage, archive.blob_key(entry.sha256)) != entry.sha256:
                         problems.append(f"blob {entry.key}: damaged")
                 except BlobNotFound:
                     problems.append(f"blob {entry.key}: missing")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 
+import anyio.to_thread
 import http_sf
 from starlette.datastructures import Headers
 
@@ -118,10 +119,10 @@ def repr_digest(sha256_hex: str, wanted: str | None) -> str | None:
     return f"sha-256=:{value}:"
 
 
-async def sha256_of(storage: Storage, key: str) -> str:
-    """The SHA-256 (hex) of a stored blob, read through."""
-    digest = hashlib.sha256()
+async def hexdigest_of(storage: Storage, key: str, algorithm: str = "sha256") -> str:
+    """The digest (hex) of a stored blob, read through and hashed off the event loop."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     async with aclosing(storage.read(key)) as data:
         async for chunk in data:
-            digest.update(chunk)
+            await anyio.to_thread.run_sync(digest.update, chunk)
     return digest.hexdigest()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.db import transaction, utcnow
 from filewallball.files import blob_keys, repository, sweep
-from filewallball.files.digests import sha256_of
+from filewallball.files.digests import hexdigest_of
 from filewallball.files.models import File
 from filewallball.progress import Tally
 from filewallball.storage import BlobNotFound, Storage
@@ -91,7 +91,7 @@ async def check(
                 continue
             if info.size != row.file_size:
                 findings.wrong_size.append(row.file_uuid)
-            elif deep and await sha256_of(storage, row.storage_path) != row.sha256:
+            elif deep and await hexdigest_of(storage, row.storage_path) != row.sha256:
                 findings.wrong_content.append(row.file_uuid)
             tally.advance(row.file_size if deep else 0)
     # Blobs without a row, asked of the database a page of keys at a time: no set of every

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.db import Reader, reading, transaction, utcnow
@@ -51,16 +51,19 @@ def _whole(value: object, name: str) -> int | None:
     return int(text)
 
 
-async def require_available(reader: Reader, stored: StoredFile) -> None:
-    """Gone when the file expired or its downloads are used up."""
+def require_unexpired(stored: StoredFile) -> None:
+    """Gone when the file's time is up."""
     if stored.expires_at is not None and stored.expires_at <= utcnow():
         raise Gone("This link has expired.")
+
+
+async def require_available(reader: Reader, stored: StoredFile) -> None:
+    """Gone when the file expired or its downloads are used up."""
+    require_unexpired(stored)
     if stored.max_downloads is not None:
         async with reading(reader) as session:
             granted = await session.scalar(
-                File.__table__.select()
-                .with_only_columns(File.downloads_granted)
-                .where(File.id == stored.id)
+                select(File.downloads_granted).where(File.id == stored.id)
             )
         if (granted or 0) >= stored.max_downloads:
             raise Gone("This link's downloads are used up.")

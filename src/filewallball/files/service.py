@@ -4,7 +4,6 @@ deleting files, and the background MD5. The upload pipeline lives in `upload/`."
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import math
 import uuid
@@ -34,7 +33,7 @@ from filewallball.errors import (
 )
 from filewallball.files import repository, retention
 from filewallball.files.activity import ActivityWriter, Download, View
-from filewallball.files.digests import repr_digest
+from filewallball.files.digests import hexdigest_of, repr_digest
 from filewallball.files.download import (
     DOWNLOAD_CSP,
     CountedStreamResponse,
@@ -401,11 +400,13 @@ async def download(
         raise await content_missing(sessions, stored)
     validators = Validators(etag=f'"{stored.sha256}"', last_modified=stored.created_at)
     plan = plan_response(headers, validators, stored.size)
-    await retention.require_available(sessions, stored)
     if method == "GET" and plan.status != 304 and plan.start == 0:
         # A download counts once, from its first byte: a client resuming with a later range
-        # does not use up another.
+        # does not use up another. The grant itself refuses a link whose downloads are gone.
+        retention.require_unexpired(stored)
         await retention.grant_download(sessions, stored)
+    else:
+        await retention.require_available(sessions, stored)
     response_headers = {
         "ETag": validators.etag,
         "Last-Modified": validators.http_date,
@@ -480,10 +481,7 @@ async def md5_job(
     storage: Storage,
 ) -> None:
     """The MD5 the product documents keep, computed off the request path."""
-    digest = hashlib.md5(usedforsecurity=False)
-    async with contextlib.aclosing(storage.read(payload["key"])) as chunks:
-        async for chunk in chunks:
-            await anyio.to_thread.run_sync(digest.update, chunk)
+    md5 = await hexdigest_of(storage, payload["key"], "md5")
     async with transaction(sessions) as session:
-        await repository.set_md5(session, payload["file_pk"], digest.hexdigest())
+        await repository.set_md5(session, payload["file_pk"], md5)
     await refresh(cache, payload["file_id"])
