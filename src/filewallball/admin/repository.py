@@ -113,6 +113,10 @@ async def purge(session: AsyncSession, file_id: int) -> Purged:
     """Delete the file's row (views, downloads, uploads and tag links go with it: ON DELETE
     CASCADE) and release its blob. Not removed when another purge was first."""
     sha256 = await session.scalar(select(File.sha256).where(File.id == file_id))
+    if sha256 is not None:
+        # The blob's row is locked first, as an upload of the same content locks it first:
+        # taken in one order, the two never deadlock on MariaDB.
+        await files_repository.lock_blob(session, sha256)
     result = await session.execute(delete(File).where(File.id == file_id))
     if sha256 is None or not getattr(result, "rowcount", 0):
         return Purged(removed=False)

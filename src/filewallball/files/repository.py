@@ -284,6 +284,11 @@ async def share_blob(session: AsyncSession, sha256: str, key: str, size: int) ->
     return shared
 
 
+async def lock_blob(session: AsyncSession, sha256: str) -> None:
+    """Hold the blob's row until the transaction ends (SQLite's one writer already does)."""
+    await session.execute(select(Blob.sha256).where(Blob.sha256 == sha256).with_for_update())
+
+
 async def release_blob(session: AsyncSession, sha256: str) -> str | None:
     """One row fewer uses the blob; its key when that was the last, so its bytes may go."""
     await session.execute(update(Blob).where(Blob.sha256 == sha256).values(refs=Blob.refs - 1))
