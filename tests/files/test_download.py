@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
+from filewallball.files.download import content_disposition
 from filewallball.storage import Storage
-from tests.conftest import activity_written, blob_keys, count_rows
+from tests.conftest import Backend, activity_written, blob_keys, count_rows
 from tests.files.conftest import Uploader
+from tests.test_server import start_server
 
 pytestmark = pytest.mark.anyio
 
@@ -42,16 +48,54 @@ async def test_download_sends_the_bytes_with_full_headers(
     assert headers["content-security-policy"] == "default-src 'none'; sandbox"
 
 
-async def test_non_ascii_names_use_rfc_5987(client: httpx.AsyncClient, uploaded: Uploader) -> None:
+async def test_non_ascii_names_are_sent_in_utf_8_and_in_rfc_5987(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
     file = await uploaded("보고서 최종; v2.txt", b"x")
-    disposition = (await client.get(file["download_url"])).headers["content-disposition"]
+    response = await client.get(file["download_url"])
 
-    assert disposition.startswith('attachment; filename="')
-    assert disposition.endswith(
+    # The header's bytes are UTF-8: httpx reads them so, as curl and browsers do.
+    raw = dict(response.headers.raw)[b"content-disposition"]
+    assert raw.decode("utf-8") == (
+        'attachment; filename="보고서 최종_ v2.txt"; '
         "filename*=UTF-8''%EB%B3%B4%EA%B3%A0%EC%84%9C%20%EC%B5%9C%EC%A2%85%3B%20v2.txt"
     )
-    fallback = disposition.split('filename="', 1)[1].split('"', 1)[0]
-    assert fallback.isascii() and ";" not in fallback
+    assert response.headers["content-disposition"] == raw.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        'a"; filename="evil.exe',
+        'back\\slash\\"quote.txt',
+        "line\r\nSet-Cookie: stolen=1.txt",
+        "tab\tnul\x00del\x7fc1\x85.txt",
+        "\u202etxt.exe",  # a right-to-left override would show this as "exe.txt"
+        "line\u2028separator.txt",
+        "semi;colon%41percent.txt",
+        "",
+    ],
+)
+def test_no_name_can_break_out_of_the_disposition(name: str) -> None:
+    sent = content_disposition(name).encode("latin-1")  # as Starlette puts it on the wire
+
+    text = sent.decode("utf-8")
+    assert not any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text)
+    assert "\u202e" not in text and "\u2028" not in text
+    kind, quoted, encoded = text.split("; ")
+    assert kind == "attachment"
+    assert quoted.startswith('filename="') and quoted.endswith('"')
+    inside = quoted.removeprefix('filename="').removesuffix('"')
+    assert inside and not set(inside) & set('"\\;%')
+    assert encoded.startswith("filename*=UTF-8''")
+    assert unquote(encoded.removeprefix("filename*=UTF-8''")) == name
+
+
+def test_a_readable_name_is_sent_as_it_is() -> None:
+    assert content_disposition("한글 파일.txt", "inline").encode("latin-1").decode() == (
+        'inline; filename="한글 파일.txt"; '
+        "filename*=UTF-8''%ED%95%9C%EA%B8%80%20%ED%8C%8C%EC%9D%BC.txt"
+    )
 
 
 async def test_head_answers_headers_without_a_body(
@@ -285,3 +329,52 @@ async def test_markup_downloads_are_attachments_in_a_sandbox(
     assert response.headers["content-disposition"].startswith("attachment;")
     assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.fixture(params=["granian", "uvicorn"])
+def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The service in its own process, under each server it can run on, on a fresh SQLite
+    instance: what goes over the wire does not depend on the database."""
+    fresh = Backend("sqlite", f"sqlite:///{tmp_path / 'fresh.db'}", None)
+    live = start_server(
+        fresh, tmp_path / "files", tmp_path, server=request.param, FWB_AUTO_MIGRATE="true"
+    )
+    yield live.url
+    live.stop()
+
+
+# What `curl -OJ` saves, for a name as uploaded: readable, and harmless.
+SAVED_AS = {
+    "한글 파일.txt": "한글 파일.txt",
+    'say "hi"; 100% sure.txt': "say _hi__ 100_ sure.txt",
+    "line\r\nSet-Cookie: x=1.txt": "lineSet-Cookie: x=1.txt",
+}
+
+
+@pytest.mark.server
+def test_curl_saves_downloads_under_their_own_readable_names(
+    live_server: str, tmp_path: Path
+) -> None:
+    for number, (name, saved_as) in enumerate(SAVED_AS.items()):
+        # The name in the URL, as `curl -T` sends it: a multipart client would escape quotes.
+        content = f"{number}: 안녕하세요\n".encode()
+        uploaded = httpx.put(f"{live_server}/upload/{quote(name, safe='')}", content=content)
+        assert uploaded.status_code == 201, uploaded.text
+        downloads = tmp_path / f"downloads-{number}"
+        downloads.mkdir()
+
+        curl = subprocess.run(
+            ["curl", "-sS", "-OJ", "-D", "-", uploaded.json()["download_url"]],
+            cwd=downloads,
+            capture_output=True,
+            check=True,
+        )
+
+        assert [path.name for path in downloads.iterdir()] == [saved_as]
+        assert (downloads / saved_as).read_bytes() == content
+        header_names = [line.split(b":")[0].lower() for line in curl.stdout.splitlines()]
+        assert b"set-cookie" not in header_names
+        assert header_names.count(b"content-disposition") == 1
+        # httpx reads the header as UTF-8, and prefers filename*, as browsers do.
+        disposition = httpx.get(uploaded.json()["download_url"]).headers["content-disposition"]
+        assert disposition.startswith(f'attachment; filename="{saved_as}"; filename*=UTF-8')

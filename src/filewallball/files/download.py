@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from filewallball.errors import RangeNotSatisfiable
 
 _SINGLE_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")  # 18 digits: past any file size
-_UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\;%]')
+_SPECIAL_IN_QUOTES = frozenset('"\\;%')
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 # The ASGI extension through which the server sends a file by itself (granian offers it).
 PATHSEND = "http.response.pathsend"
@@ -125,10 +126,27 @@ def _unsatisfiable(size: int) -> RangeNotSatisfiable:
 
 
 def content_disposition(filename: str, kind: str = "attachment") -> str:
-    """RFC 6266 with an RFC 5987 `filename*`: no character of the name can end the header."""
-    fallback = _UNSAFE_IN_QUOTES.sub("_", filename) or "download"
-    encoded = quote(filename, safe="")
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    """RFC 6266: the name in `filename*` (RFC 5987) and, readable, in UTF-8 in `filename`.
+
+    Browsers take `filename*`; curl -OJ and many scripts read only `filename`, where an ASCII
+    stand-in would turn a Korean name into underscores. So `filename` carries the name's own
+    UTF-8 bytes, with every character that could end the quoted string or the header (quote,
+    backslash, CR, LF and every other control or format character), and `;` and `%` that
+    careless parsers split on or decode, replaced by `_`. Starlette writes header strings as
+    latin-1, so the UTF-8 bytes travel as the latin-1 characters of the same bytes and reach
+    the wire unchanged (as obs-text, which HTTP/1.1 servers and clients accept).
+    """
+    readable = "".join("_" if _unsafe_in_quotes(char) else char for char in filename)
+    as_sent = readable.encode("utf-8").decode("latin-1") or "download"
+    encoded = quote(filename.encode("utf-8", "replace"), safe="")
+    return f"{kind}; filename=\"{as_sent}\"; filename*=UTF-8''{encoded}"
+
+
+def _unsafe_in_quotes(char: str) -> bool:
+    # Categories C* (controls, format characters such as bidi overrides, surrogates) and the
+    # line and paragraph separators: nothing a reader should find inside a file name.
+    category = unicodedata.category(char)
+    return char in _SPECIAL_IN_QUOTES or category.startswith("C") or category in ("Zl", "Zp")
 
 
 # Called once the body is done or cut off: bytes sent (or handed to the server), whether
