@@ -1,6 +1,10 @@
 # Every target installs what it needs: a machine with Python 3.11+ and make is enough.
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+# uv from the PATH, else a copy of our own in .tools (see the uv target).
+TOOLS := .tools
+UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
+# uv works in .venv whatever virtualenv the shell has activated; it need not say so each time.
+unexport VIRTUAL_ENV
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint fmt typecheck migrate bench sync uv
@@ -8,15 +12,30 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-uv:
-	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv \
-		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+uv: $(UV) ## Install uv into .tools, unless it is on the PATH
+	@:
+
+# pip --target writes into a plain folder, which every Python lets it do: an activated
+# virtualenv (which refuses --user), Debian's own Python (externally managed, PEP 668), pyenv.
+# Without pip, uv's standalone installer, told to touch nothing outside .tools.
+$(TOOLS)/bin/uv:
+	@echo "Installing uv into $(TOOLS) (once: uv is not on the PATH)"
+	@mkdir -p $(TOOLS) && echo '*' > $(TOOLS)/.gitignore
+	@if $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+		PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1 \
+			$(PYTHON) -m pip install --quiet --upgrade --target $(TOOLS) uv; \
+	else \
+		curl -LsSf https://astral.sh/uv/install.sh \
+			| UV_UNMANAGED_INSTALL=$(TOOLS)/bin sh -s -- --quiet; \
+	fi
+	@$@ --version
 
 sync: uv
 	@$(UV) sync --locked --quiet
 
 run: sync ## Serve on http://127.0.0.1:8000 with SQLite and ./data (no other server needed)
-	$(UV) run filewallball serve
+	@echo "Keys, backups, checks: .venv/bin/filewallball --help (from another terminal, in this folder)"
+	@.venv/bin/filewallball serve
 
 # The API suite runs a second time on S3 (a moto server the tests start), on SQLite only: the
 # database makes no difference to where the bytes go.

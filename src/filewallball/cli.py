@@ -1,5 +1,9 @@
 """The `filewallball` command: serve the API, migrate the database, manage keys, back up,
-check integrity."""
+check integrity.
+
+Each command imports what it needs when it runs: an operator's `keys list` should start in a
+fraction of a second, not pay for the servers, the storage backends, Alembic and the backup
+machinery that `serve` and `backup` need (tests/test_first_steps.py holds it to that)."""
 
 from __future__ import annotations
 
@@ -9,24 +13,17 @@ import ipaddress
 import os
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import structlog
 import typer
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from filewallball import migrations, serving
-from filewallball.access import audit, keys
 from filewallball.access.roles import Role
-from filewallball.admin import cleanup
-from filewallball.backup import service as backup_service
-from filewallball.cache import create_cache
-from filewallball.db import create_engine, create_sessionmaker, transaction
-from filewallball.files import fsck as fsck_check
-from filewallball.log import configure_logging, logging_config
+from filewallball.log import configure_logging
 from filewallball.settings import ANY_HOST, Settings, SettingsError, load_settings
-from filewallball.storage import StorageError, create_storage
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 cli = typer.Typer(help="FileWallBall: upload a file, get a link.", no_args_is_help=True)
 log = structlog.get_logger("filewallball.cli")
@@ -79,6 +76,9 @@ def serve(
     server: Annotated[Server, typer.Option(help="ASGI server.")] = Server.granian,
 ) -> None:
     """Apply migrations (unless FWB_AUTO_MIGRATE=false), then serve the API."""
+    from filewallball import migrations, serving
+    from filewallball.log import logging_config
+
     settings = _settings(serving=True)
     if workers > 1 and settings.storage == "memory":
         # Each worker process would keep its own blobs: a file uploaded through one would be
@@ -119,6 +119,8 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Bring the database schema to the latest revision (or REVISION)."""
+    from filewallball import migrations
+
     settings = _settings()
     migrations.upgrade(settings, revision)
     typer.echo(f"database at {revision}")
@@ -140,6 +142,8 @@ def backup(
 ) -> None:
     """Write a consistent snapshot (metadata and every blob) while the service runs; only blobs
     not already in PLACE are copied. With --verify, re-hash a snapshot without restoring it."""
+    from filewallball.backup import service as backup_service
+
     settings = _settings()
     if verify:
         outcome = _run_backup(backup_service.verify(settings, place, snapshot))
@@ -166,6 +170,9 @@ def restore(
     ] = False,
 ) -> None:
     """Restore a snapshot into this (empty) instance, checking every blob's SHA-256."""
+    from filewallball import migrations
+    from filewallball.backup import service as backup_service
+
     settings = _settings()
     migrations.upgrade(settings)
     outcome = _run_backup(backup_service.restore(settings, place, snapshot=snapshot, force=force))
@@ -190,6 +197,10 @@ def fsck(
     ] = False,
 ) -> None:
     """Check that every file's row has its blob and every blob its row; exit 1 on damage."""
+    from filewallball.db import create_engine, create_sessionmaker
+    from filewallball.files import fsck as fsck_check
+    from filewallball.storage import create_storage
+
     settings = _settings()
 
     async def run() -> fsck_check.Findings:
@@ -228,6 +239,11 @@ def cleanup_command() -> None:
     """Purge files deleted FWB_PURGE_AFTER_DAYS ago and expired links (row, logs, thumbnails,
     blob), and prune view and download logs older than FWB_LOG_RETENTION_DAYS. Safe to run on
     several replicas at once; the periodic sweep job runs it too."""
+    from filewallball.admin import cleanup
+    from filewallball.cache import create_cache
+    from filewallball.db import create_engine, create_sessionmaker
+    from filewallball.storage import create_storage
+
     settings = _settings()
 
     async def run() -> cleanup.Cleaned:
@@ -258,6 +274,8 @@ def cleanup_command() -> None:
 
 
 def _run_backup(work: Coroutine[Any, Any, T]) -> T:
+    from filewallball.backup import service as backup_service
+
     try:
         return _run(work)
     except backup_service.BackupError as exc:
@@ -268,6 +286,10 @@ def _run_backup(work: Coroutine[Any, Any, T]) -> T:
 def _run(work: Coroutine[Any, Any, T]) -> T:
     """Run an operator's command: a database, a store or a file that fails it is one clear
     line and exit status 2, never a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from filewallball.storage import StorageError
+
     try:
         return asyncio.run(work)
     except SQLAlchemyError as exc:
@@ -285,6 +307,8 @@ cli.add_typer(keys_cli, name="keys")
 
 
 async def _with_session(work: Callable[[AsyncSession], Awaitable[T]], settings: Settings) -> T:
+    from filewallball.db import create_engine, create_sessionmaker, transaction
+
     engine = create_engine(settings)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
@@ -299,6 +323,8 @@ def create_key(
     role: Annotated[Role, typer.Option(help="What the key may do.")],
 ) -> None:
     """Create a key and print it. It is shown this once; only its hash is stored."""
+    from filewallball.access import audit, keys
+
     settings = _settings()
 
     async def create(session: AsyncSession) -> keys.IssuedKey:
@@ -322,6 +348,8 @@ def create_key(
 @keys_cli.command("list")
 def list_keys() -> None:
     """List keys: id, role, name, and when revoked."""
+    from filewallball.access import keys
+
     settings = _settings()
     for key in asyncio.run(_with_session(keys.all_keys, settings)):
         revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
@@ -331,6 +359,8 @@ def list_keys() -> None:
 @keys_cli.command("revoke")
 def revoke_key(key_id: Annotated[str, typer.Argument(help="The key id from `keys list`.")]) -> None:
     """Revoke a key: it answers 401 from the next request on, on every replica."""
+    from filewallball.access import audit, keys
+
     settings = _settings()
 
     async def revoke(session: AsyncSession) -> bool:
