@@ -56,6 +56,7 @@ from filewallball.settings import Settings, load_settings
 from filewallball.stats.router import router as stats_router
 from filewallball.storage import create_storage
 from filewallball.tags.router import router as tags_router
+from filewallball.web.router import router as web_router
 
 log = structlog.get_logger(__name__)
 
@@ -260,4 +261,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(categories_router)
     app.include_router(stats_router)
     app.include_router(admin_router)
+    app.include_router(web_router)  # the pages for people; not in the API's schema
     return app

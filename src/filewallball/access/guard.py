@@ -28,7 +28,18 @@ log = structlog.get_logger("filewallball.access")
 # Probes, metrics and docs answer without a key (network rules still apply). Matched whole:
 # a prefix would open `/healthXYZ` or `/metrics/../files` too.
 PROBES = frozenset({"/health/live", "/health/ready", "/metrics"})
-OPEN_PATHS = PROBES | {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+OPEN_PATHS = PROBES | {
+    "/health",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+    "/",
+    "/browse",
+}
+# The web pages and their assets: a page shows what the API would show the anonymous visitor
+# a page load is, and its script calls the API with the visitor's key.
+OPEN_PREFIXES = ("/s/", "/static/")
 KEY_PARAMETERS = {"api_key", "apikey", "key", "token", "access_token", "x-api-key"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -128,7 +139,7 @@ class AccessGuard:
                 refusal, reason = problem_for(key_required()), "bad_key"
             else:
                 actor = authenticated
-        is_open = path in OPEN_PATHS
+        is_open = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
         if refusal is None and actor.role is None and not is_open:
             refusal, reason = problem_for(key_required()), "no_key"
         request_state["actor"] = actor

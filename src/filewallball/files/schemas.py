@@ -46,6 +46,7 @@ class FileLinks(BaseModel):
     info_url: str
     view_url: str
     download_url: str
+    share_url: str
 
 
 _FILE_URL = "http://127.0.0.1:8000/{}/3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b"
@@ -61,6 +62,7 @@ UPLOAD_EXAMPLE: dict[str, Any] = {
     "info_url": _FILE_URL.format("files"),
     "view_url": _FILE_URL.format("view"),
     "download_url": _FILE_URL.format("download"),
+    "share_url": _FILE_URL.format("s"),
     "expires_at": None,
     "max_downloads": None,
 }
@@ -101,6 +103,9 @@ class UploadedFile(BaseModel):
     info_url: str
     view_url: str
     download_url: str
+    share_url: str = Field(
+        description="The web page to hand to people: details, preview, download."
+    )
     expires_at: datetime | None = Field(
         default=None, description="When the link stops working (410); null: never."
     )

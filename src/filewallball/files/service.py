@@ -117,6 +117,7 @@ def links(base_url: str, file_id: str) -> FileLinks:
         info_url=f"{base}/files/{file_id}",
         view_url=f"{base}/view/{file_id}",
         download_url=f"{base}/download/{file_id}",
+        share_url=f"{base}/s/{file_id}",
     )
 
 

@@ -51,7 +51,14 @@ RESPONSE_HEADERS = (
     "Upload-Concat",
 )
 # What the request that finishes an upload adds: the file it became (tus has no word for it).
-FILE_HEADERS = ("X-File-Id", "X-Info-Url", "X-View-Url", "X-Download-Url", "X-Delete-Token")
+FILE_HEADERS = (
+    "X-File-Id",
+    "X-Info-Url",
+    "X-View-Url",
+    "X-Download-Url",
+    "X-Share-Url",
+    "X-Delete-Token",
+)
 _METADATA_KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]+")  # ASCII, no spaces or commas
 _CONCAT_FINAL = "final;"
 

@@ -125,6 +125,7 @@ def _headers(progress: Progress, base: str) -> dict[str, str]:
             "X-Info-Url": links.info_url,
             "X-View-Url": links.view_url,
             "X-Download-Url": links.download_url,
+            "X-Share-Url": links.share_url,
         }
     if progress.received is not None and progress.received.delete_token is not None:
         headers["X-Delete-Token"] = progress.received.delete_token  # once: only its hash is kept

@@ -1,0 +1,296 @@
+"""The pages in Chromium, as a person uses them: drop or pick files, watch them upload, share
+the link, open it, download; pause a large upload and carry on after the page was closed;
+read refusals in words; delete and tag from the file list; switch language and theme; and no
+serious accessibility fault on any page."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.test_server import LiveServer, MiB
+from tests.web.conftest import MAX_FILE_SIZE, NewContext, issue_key, until
+
+pytestmark = [
+    pytest.mark.server,
+    # What the pages do does not depend on the database: one backend is enough.
+    pytest.mark.parametrize("backend", ["sqlite"], indirect=True),
+]
+
+
+def drop(page: Page, files: dict[str, bytes]) -> None:
+    """Drops files on the drop zone, as a file manager would: a DataTransfer made in the page."""
+    encoded = {name: base64.b64encode(data).decode() for name, data in files.items()}
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const [name, data] of Object.entries(files)) {
+                const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], name, { type: "text/plain" }));
+            }
+            return transfer;
+        }""",
+        encoded,
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+def row(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.locator(
+        ".upload", has=page.locator(".name", has_text=re.compile(f"^{re.escape(name)}$"))
+    )
+
+
+def record_statuses(page: Page) -> None:
+    """Keeps every status line the uploads show, to look at the progress afterwards."""
+    page.evaluate(
+        """() => {
+            window.statuses = [];
+            const keep = () => {
+                for (const s of document.querySelectorAll(".upload .status")) {
+                    statuses.push(s.textContent);
+                }
+            };
+            const everything = { subtree: true, childList: true, characterData: true };
+            new MutationObserver(keep).observe(document.getElementById("uploads"), everything);
+        }"""
+    )
+
+
+def test_dropped_and_picked_files_upload_and_their_links_download_the_same_bytes(
+    site: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    dropped = {"notes.txt": b"first line\n<b>not bold</b>\n", "list.txt": b"a\nb\nc\n"}
+    picked = [tmp_path / "photo-1.bin", tmp_path / "report.bin"]
+    for path in picked:
+        path.write_bytes(os.urandom(3 * MiB))
+    page.goto(f"{site.url}/")
+    record_statuses(page)
+
+    drop(page, dropped)
+    page.set_input_files("#picker", [str(path) for path in picked])
+
+    for name in [*dropped, *(path.name for path in picked)]:
+        expect(row(page, name)).to_have_class(re.compile("finished"), timeout=20_000)
+        assert row(page, name).locator("progress").evaluate("bar => bar.value") == 100
+    statuses = page.evaluate("statuses")
+    assert any(re.search(r"of 3\.0 MiB · 100% · .+/s", status) for status in statuses), statuses
+
+    link = row(page, "notes.txt").locator(".link").input_value()
+    assert re.fullmatch(rf"{site.url}/s/[0-9a-f-]{{36}}", link)
+    qr = row(page, "notes.txt").locator("img.qr")
+    until(lambda: qr.evaluate("img => img.complete && img.naturalWidth > 0"))
+
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text("notes.txt")
+    # The text is shown as text: the markup in it is not markup here.
+    expect(page.locator(".text-preview")).to_have_text(dropped["notes.txt"].decode())
+    assert page.locator(".preview b").count() == 0
+    with page.expect_download() as download:
+        page.click("a.download")
+    assert Path(download.value.path()).read_bytes() == dropped["notes.txt"]
+
+    page.goto(row_link(site, picked[1].name))
+    with page.expect_download() as download:
+        page.click("a.download")
+    assert Path(download.value.path()).read_bytes() == picked[1].read_bytes()
+
+
+def row_link(site: LiveServer, name: str) -> str:
+    """The share link of the file the API lists under `name`."""
+    listed = httpx.get(f"{site.url}/files", params={"q": name}).json()["items"]
+    return str(listed[0]["share_url"])
+
+
+def test_a_large_upload_paused_then_cut_off_resumes_where_it_stopped(
+    site: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    source = tmp_path / "video.bin"
+    source.write_bytes(os.urandom(10 * MiB))  # above the resumable threshold: sent with tus
+    offsets: list[tuple[str, int]] = []
+    page.on(
+        "request",
+        lambda r: (
+            offsets.append((r.method, int(r.headers["upload-offset"])))
+            if r.method == "PATCH" and "/uploads/" in r.url
+            else None
+        ),
+    )
+    # Slow enough to stop halfway: 4 MiB/s.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 4 * MiB},
+    )
+    page.goto(f"{site.url}/")
+    page.set_input_files("#picker", str(source))
+    bar = page.locator(".upload progress")
+
+    until(lambda: bar.evaluate("bar => bar.value") >= 25)
+    page.click(".upload .pause")
+    expect(page.locator(".upload .status")).to_contain_text("Paused at")
+    paused_at = len(offsets)
+    page.click(".upload .pause")  # now "Resume"
+    until(lambda: bar.evaluate("bar => bar.value") >= 60)
+    assert offsets[paused_at][1] > 0  # resumed, not begun again
+
+    # The tab goes away mid-chunk; picking the same file later carries on from the server's offset.
+    page.reload()
+    before_reload = len(offsets)
+    page.set_input_files("#picker", str(source))
+    expect(page.locator(".upload")).to_have_class(re.compile("finished"), timeout=30_000)
+    assert offsets[before_reload][1] >= 5 * MiB
+
+    share = page.locator(".upload .link").input_value()
+    file_id = share.rsplit("/", 1)[-1]
+    downloaded = httpx.get(f"{site.url}/download/{file_id}").content
+    assert hashlib.sha256(downloaded).digest() == hashlib.sha256(source.read_bytes()).digest()
+
+
+def test_refused_files_say_why_in_words_beside_them(
+    site: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.bin"
+    huge.write_bytes(b"\0" * (MAX_FILE_SIZE + 1))
+    program = tmp_path / "setup.exe"
+    program.write_bytes(b"MZ\x90\x00" + os.urandom(2048))
+    page.goto(f"{site.url}/")
+
+    page.set_input_files("#picker", [str(huge), str(program)])
+
+    expect(row(page, "huge.bin").locator(".error")).to_have_text(
+        "The file is too large: the limit is 12.0 MiB."
+    )
+    refusal = row(page, "setup.exe").locator(".error")
+    expect(refusal).to_contain_text("This type of file is not accepted.")
+    assert len(refusal.inner_text()) > len("This type of file is not accepted.")  # the detail
+
+
+def test_with_a_key_a_visitor_tags_and_deletes_files_from_the_list(
+    site: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    key = issue_key(site)
+    page.goto(f"{site.url}/")
+    page.click("#key-panel summary")
+    page.fill("#api-key", key)
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#key-state")).to_have_text("A key is saved in this browser.")
+    page.click(".options summary")
+    page.check("#private")
+    drop(page, {"mine.txt": b"only mine", "also-mine.txt": b"mine too"})
+    expect(page.locator(".upload.finished")).to_have_count(2, timeout=20_000)
+    mine = row(page, "mine.txt").locator(".link").input_value().rsplit("/", 1)[-1]
+    # Private: nobody without the key sees it, not even its share page.
+    assert httpx.get(f"{site.url}/s/{mine}").status_code == 404
+
+    page.goto(f"{site.url}/browse")
+    card = page.locator(".card", has=page.get_by_role("link", name="mine.txt", exact=True))
+    expect(card.locator(".badge.private")).to_be_visible()
+    card.get_by_role("button", name="Edit tags: mine.txt").click()
+    card.get_by_label("Tags of mine.txt").fill("Holiday, 2026")
+    card.get_by_role("button", name="Save tags").click()
+    expect(card.locator(".tags li")).to_have_text(["2026", "holiday"])
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.get_by_role("button", name="Delete: mine.txt").click()
+    expect(page.locator("#browse-status")).to_have_text("mine.txt was deleted.")
+    expect(card).to_have_count(0)
+    headers = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(f"{site.url}/files/{mine}", headers=headers).status_code == 404
+
+
+def test_an_anonymous_upload_can_be_deleted_from_the_same_browser(
+    site: LiveServer, page: Page
+) -> None:
+    page.goto(f"{site.url}/")
+    drop(page, {"oops.txt": b"sent by mistake"})
+    expect(page.locator(".upload.finished")).to_have_count(1, timeout=20_000)
+    file_id = page.locator(".upload .link").input_value().rsplit("/", 1)[-1]
+
+    page.goto(f"{site.url}/browse")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete: oops.txt").click()
+
+    expect(page.locator("#browse-status")).to_have_text("oops.txt was deleted.")
+    assert httpx.get(f"{site.url}/files/{file_id}").status_code == 404
+
+
+def test_language_follows_the_browser_and_the_switch_and_the_theme_its_switch(
+    site: LiveServer, new_context: NewContext
+) -> None:
+    page = new_context(locale="ko-KR", color_scheme="light").new_page()
+    page.goto(f"{site.url}/")
+    expect(page.locator("h1")).to_have_text("파일 공유")
+    assert page.locator("html").get_attribute("lang") == "ko"
+
+    page.click("#lang-switch")
+    expect(page.locator("h1")).to_have_text("Share files")
+    page.goto(f"{site.url}/browse")  # remembered
+    expect(page.locator("h1")).to_have_text("Files")
+
+    background = "getComputedStyle(document.body).backgroundColor"
+    light = page.evaluate(background)
+    theme = page.locator("#theme-switch")
+    expect(theme).to_have_attribute("aria-pressed", "false")
+    theme.click()
+    expect(theme).to_have_attribute("aria-pressed", "true")
+    dark = page.evaluate(background)
+    assert dark != light
+    page.reload()  # remembered, and rendered so by the server: no flash of the other theme
+    assert page.locator("html").get_attribute("data-theme") == "dark"
+    assert page.evaluate(background) == dark
+
+
+def test_every_page_is_usable_from_the_keyboard_with_a_visible_focus(
+    site: LiveServer, page: Page
+) -> None:
+    page.goto(f"{site.url}/")
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    for _ in range(20):  # the file picker is reachable, and says what it is
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "picker":
+            break
+    else:
+        raise AssertionError("the file picker cannot be reached with Tab")
+    expect(page.get_by_label("Choose files")).to_be_focused()
+
+
+def upload_text(site: LiveServer, name: str, data: bytes) -> str:
+    answer = httpx.post(f"{site.url}/upload", files={"file": (name, data)})
+    return str(answer.json()["file_id"])
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_no_page_has_a_serious_accessibility_violation(
+    site: LiveServer, new_context: NewContext, axe_source: str, theme: str
+) -> None:
+    file_id = upload_text(site, "notes.txt", b"hello\n")
+    pages = ["/", f"/s/{file_id}", "/browse", "/s/00000000-0000-4000-8000-000000000000"]
+    # axe is injected by the test: the pages' own CSP would refuse it.
+    context = new_context(bypass_csp=True, color_scheme=theme)
+    page = context.new_page()
+    for language in ("en", "ko"):
+        for path in pages:
+            page.goto(f"{site.url}{path}?lang={language}")
+            if path == "/browse":
+                expect(page.locator(".card").first).to_be_visible()
+            page.add_script_tag(content=axe_source)
+            results = json.loads(page.evaluate("async () => JSON.stringify(await axe.run())"))
+            serious = [
+                (v["id"], v["help"], [n["target"] for n in v["nodes"]])
+                for v in results["violations"]
+                if v["impact"] in {"serious", "critical"}
+            ]
+            assert not serious, (path, language, serious)
