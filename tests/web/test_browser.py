@@ -294,3 +294,55 @@ def test_no_page_has_a_serious_accessibility_violation(
                 if v["impact"] in {"serious", "critical"}
             ]
             assert not serious, (path, language, serious)
+
+
+SCREENSHOTS = os.environ.get("FWB_SCREENSHOTS")
+
+
+@pytest.mark.skipif(not SCREENSHOTS, reason="set FWB_SCREENSHOTS=docs/screenshots to write them")
+def test_screenshots_of_every_page_in_both_languages(
+    site: LiveServer, new_context: NewContext, tmp_path: Path
+) -> None:
+    """Not a check: the pictures of the pages the README shows, written to FWB_SCREENSHOTS."""
+    from PIL import Image, ImageDraw
+
+    folder = Path(str(SCREENSHOTS))
+    folder.mkdir(parents=True, exist_ok=True)
+    picture = tmp_path / "harbour.png"
+    image = Image.new("RGB", (640, 400), "#1e6091")
+    draw = ImageDraw.Draw(image)
+    for i in range(0, 400, 20):
+        draw.rectangle((0, 200 + i // 2, 640, 210 + i // 2), fill=(30 + i // 3, 110, 160 - i // 4))
+    image.save(picture)
+    names = {
+        "트립 노트.txt": "부산 → 제주\n09:30 출발\n",
+        "budget-2026.csv": "item,amount\nrent,1200\n",
+    }
+    for name, text in names.items():
+        upload_text(site, name, text.encode())
+    with picture.open("rb") as handle:
+        answer = httpx.post(
+            f"{site.url}/upload",
+            files={"file": ("harbour.png", handle)},
+            data={"tags": "trip,2026"},
+        )
+    photo = answer.json()["file_id"]
+    until(lambda: httpx.get(f"{site.url}/files/{photo}").json()["thumbnail_status"] == "ready")
+    small = tmp_path / "slides.pdf"
+    small.write_bytes(b"%PDF-1.4\n" + os.urandom(200_000))
+
+    for language, locale in (("en", "en-US"), ("ko", "ko-KR")):
+        context = new_context(locale=locale, viewport={"width": 960, "height": 720})
+        page = context.new_page()
+        page.goto(f"{site.url}/")
+        page.set_input_files("#picker", [str(picture), str(small)])
+        expect(page.locator(".upload.finished")).to_have_count(2, timeout=20_000)
+        page.screenshot(path=folder / f"upload-{language}.png", full_page=True)
+        page.goto(f"{site.url}/s/{photo}")
+        page.screenshot(path=folder / f"share-{language}.png")
+        page.goto(f"{site.url}/browse")
+        expect(page.locator(".card img").first).to_be_visible()
+        page.screenshot(path=folder / f"browse-{language}.png")
+    dark = new_context(color_scheme="dark", viewport={"width": 390, "height": 844}).new_page()
+    dark.goto(f"{site.url}/s/{photo}")
+    dark.screenshot(path=folder / "share-phone-dark.png")
