@@ -157,12 +157,13 @@ def test_a_large_upload_paused_then_cut_off_resumes_where_it_stopped(
 
 
 def test_refused_files_say_why_in_words_beside_them(
-    site: LiveServer, page: Page, tmp_path: Path
+    site: LiveServer, new_context: NewContext, tmp_path: Path
 ) -> None:
     huge = tmp_path / "huge.bin"
     huge.write_bytes(b"\0" * (MAX_FILE_SIZE + 1))
     program = tmp_path / "setup.exe"
     program.write_bytes(b"MZ\x90\x00" + os.urandom(2048))
+    page = new_context().new_page()
     page.goto(f"{site.url}/")
 
     page.set_input_files("#picker", [str(huge), str(program)])
@@ -173,6 +174,16 @@ def test_refused_files_say_why_in_words_beside_them(
     refusal = row(page, "setup.exe").locator(".error")
     expect(refusal).to_contain_text("This type of file is not accepted.")
     assert len(refusal.inner_text()) > len("This type of file is not accepted.")  # the detail
+
+    korean = new_context(locale="ko-KR").new_page()
+    korean.goto(f"{site.url}/")
+    korean.set_input_files("#picker", [str(huge), str(program)])
+    expect(row(korean, "huge.bin").locator(".error")).to_have_text(
+        "파일이 너무 큽니다. 최대 12.0 MiB까지 올릴 수 있습니다."
+    )
+    expect(row(korean, "setup.exe").locator(".error")).to_contain_text(
+        "이 형식의 파일은 받지 않습니다."
+    )
 
 
 def test_with_a_key_a_visitor_tags_and_deletes_files_from_the_list(
