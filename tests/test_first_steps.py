@@ -78,7 +78,11 @@ def _python_without_uv(kind: str, tmp_path: Path) -> dict[str, str]:
         if not managed or pip.returncode != 0:
             pytest.skip("no externally managed system Python with pip here")
         return {"PATH": "/usr/bin:/bin"}
-    return {"PATH": f"{Path(sys.base_prefix) / 'bin'}:/usr/bin:/bin"}  # pyenv's, here
+    plain = Path(sys.base_prefix) / "bin"  # the Python under the tests' own (pyenv's, here)
+    pip = subprocess.run([plain / "python3", "-m", "pip", "--version"], capture_output=True)
+    if pip.returncode != 0:
+        pytest.skip("the Python under this run has no pip")
+    return {"PATH": f"{plain}:/usr/bin:/bin"}
 
 
 @pytest.mark.parametrize(
