@@ -218,10 +218,11 @@ async def test_the_pages_are_not_part_of_the_api_schema(client: httpx.AsyncClien
 
 
 async def test_pages_open_even_where_anonymous_visitors_may_do_nothing(
-    settings: Settings,
+    settings: Settings, client: httpx.AsyncClient
 ) -> None:
     from filewallball.app import create_app
 
+    public = await upload(client, "minutes.txt")
     closed = create_app(settings.model_copy(update={"anonymous_role": "none"}))
     async with closed.router.lifespan_context(closed):
         transport = httpx.ASGITransport(app=closed)
@@ -230,7 +231,12 @@ async def test_pages_open_even_where_anonymous_visitors_may_do_nothing(
             assert home.status_code == 200
             assert "key-required" in home.text  # says a key is needed to upload
             assert (await visitor.get(catalogue().url("css/site.css"))).status_code == 200
-            assert (await visitor.get(f"/s/{UNKNOWN}")).status_code == 404
+            # A share page shows no more than the API would: nothing, even of a public file.
+            assert (await visitor.get(f"/files/{public}")).status_code == 401
+            share = await visitor.get(f"/s/{public}")
+            assert share.status_code == 401
+            assert "minutes.txt" not in share.text
+            assert i18n.MESSAGES["en"]["closed.title"] in share.text
             assert (await visitor.get("/files")).status_code == 401
 
 

@@ -99,6 +99,9 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "private and needs its owner's key.",
         "gone.title": "Link expired",
         "gone.text": "This file's link has expired or its downloads are used up.",
+        "closed.title": "A key is needed",
+        "closed.text": "This server shows files only to visitors with an API key. Ask its "
+        "owner for one, or download the file with your key.",
         "missing.home": "Share a file",
         "browse.title": "Files",
         "browse.search": "Search by name",
@@ -209,6 +212,9 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "비공개 파일일 수 있습니다.",
         "gone.title": "만료된 링크",
         "gone.text": "이 파일의 링크가 만료되었거나 다운로드 횟수를 모두 사용했습니다.",
+        "closed.title": "키가 필요합니다",
+        "closed.text": "이 서버는 API 키가 있는 방문자에게만 파일을 보여 줍니다. 운영자에게 키를 "
+        "받거나, 키로 파일을 내려받으세요.",
         "missing.home": "파일 공유하기",
         "browse.title": "파일",
         "browse.search": "이름으로 검색",

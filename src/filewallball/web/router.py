@@ -56,13 +56,17 @@ async def browse_page(request: Request) -> HTMLResponse:
 async def share_page(
     file_id: str, request: Request, state: StateDep, actor: ActorDep, client: ClientDep
 ) -> HTMLResponse:
+    if actor.role is None:
+        # Where anonymous visitors may read nothing, a page shows nothing either: a page load
+        # carries no key, and the API would answer 401 to the same visitor.
+        return render(request, "missing.html", 401, reason="closed")
     try:
         shared = await share.shared_file(state, file_id, actor, client)
     except NotFound:
         # The same answer for unknown, deleted and another's private file, as the API gives.
-        return render(request, "missing.html", 404, gone=False, file_id=file_id)
+        return render(request, "missing.html", 404, reason="missing")
     except Gone:
-        return render(request, "missing.html", 410, gone=True, file_id=file_id)
+        return render(request, "missing.html", 410, reason="gone")
     stored = shared.file
     return render(
         request,
