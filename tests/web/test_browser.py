@@ -219,6 +219,27 @@ def test_with_a_key_a_visitor_tags_and_deletes_files_from_the_list(
     assert httpx.get(f"{site.url}/files/{mine}", headers=headers).status_code == 404
 
 
+def test_the_options_reach_a_large_file_sent_in_chunks_too(
+    site: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    source = tmp_path / "lecture.bin"
+    source.write_bytes(os.urandom(6 * MiB))  # above the resumable threshold: sent with tus
+    page.goto(f"{site.url}/")
+    page.click(".options summary")
+    page.fill("#tags", "course, week-1")
+    page.select_option("#expiry", "86400")
+    page.fill("#max-downloads", "3")
+    with page.expect_request(lambda request: request.url.endswith("/uploads")):
+        page.set_input_files("#picker", str(source))
+    expect(row(page, "lecture.bin")).to_have_class(re.compile("finished"), timeout=30_000)
+
+    file_id = row(page, "lecture.bin").locator(".link").input_value().rsplit("/", 1)[-1]
+    info = httpx.get(f"{site.url}/files/{file_id}").json()
+    assert sorted(info["tags"]) == ["course", "week-1"]
+    assert info["max_downloads"] == 3
+    assert info["expires_at"] is not None
+
+
 def test_an_anonymous_upload_can_be_deleted_from_the_same_browser(
     site: LiveServer, page: Page
 ) -> None:

@@ -163,6 +163,8 @@ async function sendInChunks(item, options) {
   const metadata = { filename: file.name, is_public: String(options.isPublic) };
   if (file.type) metadata.filetype = file.type;
   if (options.tags) metadata.tags = options.tags;
+  if (options.expiresIn) metadata.expires_in = options.expiresIn;
+  if (options.maxDownloads) metadata.max_downloads = options.maxDownloads;
   const upload = new window.tus.Upload(file, {
     endpoint: "/uploads",
     chunkSize,
@@ -207,9 +209,7 @@ function next() {
     running += 1;
     item.running = true;
     item.onCancel = () => {}; // until its transfer can be stopped
-    const resumable = item.file.size > resumableFrom && !options.expiresIn && !options.maxDownloads;
-    // A resumable upload cannot carry an expiry or a download limit: those go whole.
-    if (resumable) sendInChunks(item, options);
+    if (item.file.size > resumableFrom) sendInChunks(item, options);
     else sendWhole(item, options);
   }
 }
