@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from filewallball import __version__, health
+from filewallball import __version__, docs, health
 from filewallball.access import audit
 from filewallball.access.audit import Auditor
 from filewallball.access.clamav import Scanner
@@ -65,14 +65,23 @@ Upload a file, get a link to see it and a link to download it.
 
 Every error is an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem
 (`application/problem+json`) with `type`, `title`, `status` and `detail`.
+
+Send an API key as `Authorization: Bearer fwb_…` ("Authorize" above). Without one you act
+in the anonymous role, which may upload and read by default; the operations with a lock
+take a key, and the admin ones require one.
 """
 
 
 # What the access guard may answer on any route, before the route itself runs.
 GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: problem_response(400, "API keys are refused in the URL. Send 'Authorization: Bearer'."),
-    403: problem_response(403, "Requests from your network are not allowed."),
-    429: problem_response(429, "Too many requests. Try again in 12 seconds."),
+    400: problem_response(
+        400,
+        "API keys are refused in the URL, where logs and proxies keep them. "
+        "Send 'Authorization: Bearer <key>'.",
+        slug="key-in-url",
+    ),
+    403: problem_response(403, "Requests from your network are not allowed.", slug="ip-denied"),
+    429: problem_response(429, "Too many requests. Try again in 12 seconds.", slug="rate-limited"),
 }
 
 
@@ -213,8 +222,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=GUARD_RESPONSES,
+        # Served by docs.router from the service's own copy of Swagger UI and ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    docs.document_instance(app, settings)
     for refusal in (Unauthorized, Forbidden):
         app.add_exception_handler(refusal, audit.on_refusal)
     # Added innermost first: request context → security headers → unexpected errors → allowed
@@ -254,6 +267,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     # Routes are matched in order, one after another: the most requested come first.
     app.include_router(health.router)
+    app.include_router(docs.router)
     app.include_router(files_router)
     app.include_router(resumable_router)
     app.include_router(images_router)

@@ -38,6 +38,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
@@ -174,12 +175,33 @@ async def _on_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_for(exc)
 
 
-async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path. Starlette's own 405 names only the
+    first route's, although several routes may share a path (GET and PATCH /files/{id})."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         detail = "Nothing lives at this address."
-    return problem(exc.status_code, detail, headers=exc.headers)
+    elif exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed here. Allowed: {', '.join(allowed)}."
+    return problem(exc.status_code, detail, headers=headers)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -208,7 +230,9 @@ async def _on_client_disconnect(request: Request, _: Exception) -> JSONResponse:
 
 def _unexpected(path: str, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", path=path, error=type(exc).__name__, exc_info=exc)
-    return problem(500, "Something went wrong on our side. It has been logged.")
+    return problem(
+        500, "Something went wrong on our side. It has been logged.", slug="internal-error"
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -274,7 +298,7 @@ AUTH: Responses = {
         401, "A valid API key is required: send it as 'Authorization: Bearer <key>'."
     ),
     403: problem_response(403, "The viewer role may not do this."),
-    429: problem_response(429, "Too many requests. Try again in 12 seconds."),
+    429: problem_response(429, "Too many requests. Try again in 12 seconds.", slug="rate-limited"),
 }
 
 

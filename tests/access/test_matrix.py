@@ -102,7 +102,10 @@ async def test_anonymous_private_upload_is_refused(client: httpx.AsyncClient) ->
     response = await client.post(
         "/upload", files={"file": ("a.txt", b"x")}, data={"is_public": "false"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "Anonymous uploads are public: use an API key for a private file."
+    )
 
 
 async def test_viewer_cannot_upload(client_for: ClientFor) -> None:

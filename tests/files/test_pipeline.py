@@ -16,6 +16,7 @@ from filewallball.access.clamav import Scanner
 from filewallball.access.roles import Actor, Role
 from filewallball.errors import (
     BadRequest,
+    Forbidden,
     MalwareFound,
     PayloadTooLarge,
     RequestTimeout,
@@ -213,13 +214,14 @@ async def test_row_that_does_not_commit_takes_its_committed_blob_with_it(
 async def test_what_the_uploader_may_not_ask_for_undoes_the_landed_blob(
     app: FastAPI, storage: Storage, database: Engine
 ) -> None:
-    with pytest.raises(BadRequest, match="Anonymous uploads are public"):
+    with pytest.raises(Forbidden, match="Anonymous uploads are public"):
         await send(pipeline_of(app), "a.txt", Chunks(b"x"), is_public=False)
     with pytest.raises(BadRequest, match="At most 20 tags"):
         await send(pipeline_of(app), "a.txt", Chunks(b"x"), tags=[f"t{i}" for i in range(21)])
 
     assert await kept(storage, database) == NOTHING
-    assert count_rows(database, "file_uploads", "error_reason = 'bad_request'") == 2
+    assert count_rows(database, "file_uploads", "error_reason = 'forbidden'") == 1
+    assert count_rows(database, "file_uploads", "error_reason = 'bad_request'") == 1
 
 
 async def test_a_transport_that_stops_sending_times_out(

@@ -369,7 +369,7 @@ async def test_private_uploads_need_a_key(client: httpx.AsyncClient) -> None:
         },
     )
 
-    assert answer.status_code == 400
+    assert answer.status_code == 403
     assert answer.headers["content-type"] == "application/problem+json"
 
 

@@ -21,6 +21,7 @@ from filewallball.access.network import client_address, client_bucket
 from filewallball.access.ratelimit import LimiterUnavailable, RouteClass
 from filewallball.access.roles import Actor, Role, key_required
 from filewallball.deps import AppState
+from filewallball.docs import ASSET_PATHS, DOCS_PAGES
 from filewallball.errors import problem, problem_for
 
 log = structlog.get_logger("filewallball.access")
@@ -28,15 +29,7 @@ log = structlog.get_logger("filewallball.access")
 # Probes, metrics and docs answer without a key (network rules still apply). Matched whole:
 # a prefix would open `/healthXYZ` or `/metrics/../files` too.
 PROBES = frozenset({"/health/live", "/health/ready", "/metrics"})
-OPEN_PATHS = PROBES | {
-    "/health",
-    "/docs",
-    "/docs/oauth2-redirect",
-    "/redoc",
-    "/openapi.json",
-    "/",
-    "/browse",
-}
+OPEN_PATHS = PROBES | DOCS_PAGES | ASSET_PATHS | {"/health", "/openapi.json", "/", "/browse"}
 # The web pages and their assets: a page shows what the API would show the anonymous visitor
 # a page load is, and its script calls the API with the visitor's key.
 OPEN_PREFIXES = ("/s/", "/static/")

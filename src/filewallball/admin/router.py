@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -13,6 +12,7 @@ from filewallball.admin.schemas import (
     AuditPage,
     ExtensionInfo,
     ExtensionRule,
+    IsoDateTime,
     IssuedKeyInfo,
     KeyInfo,
     KeyRequest,
@@ -67,8 +67,12 @@ async def list_keys(session: SessionDep, actor: AdminDep) -> list[KeyInfo]:
     "/keys/{key_id}",
     response_model=KeyInfo,
     summary="Change a key's role",
-    description="Takes effect on every replica with the next request.",
-    responses=KEY_NOT_FOUND,
+    description="Takes effect on every replica with the next request. A revoked key stays "
+    "revoked: changing its role is a 409.",
+    responses={
+        **KEY_NOT_FOUND,
+        409: problem_response(409, "This key is revoked: its role can no longer change."),
+    },
 )
 async def change_role(
     key_id: str, change: RoleChange, session: SessionDep, actor: AdminDep, audit: AuditDep
@@ -102,8 +106,12 @@ async def audit_log(
     by: Annotated[str | None, Query(alias="actor", max_length=40)] = None,
     action: Annotated[str | None, Query(max_length=40, examples=["auth_failed"])] = None,
     target: Annotated[str | None, Query(max_length=100)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="Entries at or after this time (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        IsoDateTime | None, Query(description="Entries before this time (ISO 8601).")
+    ] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> AuditPage:

@@ -26,7 +26,7 @@ from filewallball.admin.schemas import (
 )
 from filewallball.cache import Cache
 from filewallball.db import after_commit
-from filewallball.errors import BadRequest, Forbidden, NotFound
+from filewallball.errors import BadRequest, Conflict, Forbidden, NotFound
 from filewallball.files import service as files_service
 from filewallball.files.models import FileExtension
 from filewallball.files.naming import extension_of
@@ -60,6 +60,8 @@ async def change_role(
     if not actor.may_grant(role):
         raise Forbidden("No one can grant more rights than their own.")
     key = await _key(session, key_id)
+    if key.revoked_at is not None:
+        raise Conflict("This key is revoked: its role can no longer change.")
     key.role = role.value
     await audit("key_role_changed", f"key:{key_id}", role=role.value)
     return KeyInfo.model_validate(key)

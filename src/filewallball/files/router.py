@@ -8,15 +8,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, AuditDep, ClientDep, SessionDep, StateDep
+from filewallball.docs import MAXIMUM_SETTING
 from filewallball.errors import (
     AUTH,
     DATABASE_DOWN,
     FILE_NOT_FOUND,
     GONE,
+    BadRequest,
     MalwareFound,
     problem_response,
 )
@@ -34,7 +38,7 @@ from filewallball.files.schemas import (
 from filewallball.files.upload import multipart, raw
 from filewallball.files.upload.pipeline import Upload
 from filewallball.files.upload.recording import Received
-from filewallball.tag_names import MAX_TAGS, normalise_tags
+from filewallball.tag_names import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
 
 router = APIRouter(tags=["files"])
 
@@ -49,15 +53,23 @@ UPLOAD_BODY = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
+                        # No example: Swagger UI would send it with every "Try it out".
                         "tags": {
                             "type": "string",
-                            "description": "Comma-separated tags.",
-                            "example": "reports,2026",
+                            "description": f"Comma-separated tags, such as `reports,2026`: "
+                            f"at most {MAX_TAGS}, each at most {MAX_TAG_LENGTH} characters "
+                            "once trimmed and case-folded.",
                         },
-                        "is_public": {"type": "boolean", "default": True},
+                        "is_public": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "`true` or `false`; only a key may upload a "
+                            "private file.",
+                        },
                         "expires_in": {
                             "type": "integer",
                             "minimum": 1,
+                            MAXIMUM_SETTING: "max_expires_in",
                             "description": "Seconds until the link stops (410); at most "
                             "FWB_MAX_EXPIRES_IN. Default: never.",
                         },
@@ -75,9 +87,12 @@ UPLOAD_BODY = {
 }
 
 
+EXPIRY_LIMIT: dict[str, Any] = {MAXIMUM_SETTING: "max_expires_in"}
 RAW_BODY = {
     "requestBody": {
-        "required": True,
+        # HTTP cannot tell a missing body from an empty one: either is an empty file.
+        "required": False,
+        "description": "The file's bytes; an empty body is an empty file.",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
@@ -158,17 +173,34 @@ async def upload_raw(
         str | None, Query(description="Comma-separated tags.", examples=["reports,2026"])
     ] = None,
     is_public: Annotated[bool | None, Query()] = None,
-    x_tags: Annotated[str | None, Header(description="Tags, when not in the query.")] = None,
-    x_is_public: Annotated[bool | None, Header()] = None,
+    # A header is present or not, never null: None stays out of the document.
+    x_tags: Annotated[
+        str | SkipJsonSchema[None], Header(description="Tags, when not in the query.")
+    ] = None,
+    x_is_public: Annotated[bool | SkipJsonSchema[None], Header()] = None,
     expires_in: Annotated[
-        int | None, Query(ge=1, description="Seconds until the link stops (410).")
+        int | None,
+        Query(
+            ge=1,
+            description="Seconds until the link stops (410), at most FWB_MAX_EXPIRES_IN.",
+            json_schema_extra=EXPIRY_LIMIT,
+        ),
     ] = None,
     max_downloads: Annotated[
         int | None, Query(ge=1, le=1_000_000_000, description="Downloads the link allows.")
     ] = None,
-    x_expires_in: Annotated[int | None, Header(ge=1)] = None,
-    x_max_downloads: Annotated[int | None, Header(ge=1, le=1_000_000_000)] = None,
+    x_expires_in: Annotated[
+        Annotated[int, Field(ge=1)] | SkipJsonSchema[None],
+        Header(json_schema_extra=EXPIRY_LIMIT),
+    ] = None,
+    x_max_downloads: Annotated[
+        Annotated[int, Field(ge=1, le=1_000_000_000)] | SkipJsonSchema[None], Header()
+    ] = None,
 ) -> UploadedFile:
+    longest = state.settings.max_expires_in
+    if any(given is not None and given > longest for given in (expires_in, x_expires_in)):
+        # Checked for both: the header, overridden by the query, must not pass unchecked.
+        raise BadRequest(f"expires_in must be 1 to {longest} seconds.")
     named = tags if tags is not None else x_tags
     public = next((given for given in (is_public, x_is_public) if given is not None), True)
     expiry = expires_in if expires_in is not None else x_expires_in

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from filewallball.docs import MAXIMUM_SETTING
 
 FileId = Annotated[
     str,
@@ -129,16 +132,34 @@ class FileChange(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"is_public": False}, {"expires_in": 86400}]},
+        json_schema_extra={
+            "examples": [{"is_public": False}, {"expires_in": 86400}],
+            "minProperties": 1,
+        },
     )
 
-    is_public: bool | None = Field(default=None, description="Who sees the file.")
+    # Strict, never null: `{"is_public": 0}` is refused, not taken for false; left out, the
+    # file stays as it is.
+    is_public: StrictBool | SkipJsonSchema[None] = Field(
+        default=None, description="Who sees the file."
+    )
     expires_in: int | None = Field(
-        default=None, ge=1, description="Seconds from now until the link stops; null: never."
+        default=None,
+        ge=1,
+        description="Seconds from now until the link stops, at most FWB_MAX_EXPIRES_IN; "
+        "null: never.",
+        json_schema_extra={MAXIMUM_SETTING: "max_expires_in"},
     )
     max_downloads: int | None = Field(
         default=None, ge=1, le=1_000_000_000, description="Downloads from now on; null: no limit."
     )
+
+    @field_validator("is_public", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must be true or false")
+        return value
 
 
 class FileDetails(UploadedFile):

@@ -341,6 +341,8 @@ async def delete_file(
     """Soft delete: the row stays, marked; the blob stays until a purge."""
     stored = await find_file(session, cache, file_id, actor)
     if not may_manage(stored, actor, delete_token):
+        if delete_token is not None:
+            raise Forbidden("The delete token is wrong: it is not this file's.")
         raise Forbidden("Only the file's owner or an admin may delete it.")
     file_id = stored.file_id
     # Held during the write, forgotten after the commit: no reader can cache the old row.

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from filewallball.access.roles import Actor
-from filewallball.errors import BadRequest
-
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
+from filewallball.errors import BadRequest, Forbidden
 
 
 def parse_is_public(raw: str | None) -> bool:
-    """A form's `is_public` field; absent or blank means public."""
-    if raw is None or not raw.strip():
+    """A form's `is_public` field, `true` or `false` as the OpenAPI document's boolean says;
+    absent means public. Nothing else is guessed at: `0`, `no` or an empty value is refused."""
+    if raw is None:
         return True
     value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise BadRequest("The field 'is_public' must be true or false.")
+    if value not in {"true", "false"}:
+        raise BadRequest("The field 'is_public' must be true or false.")
+    return value == "true"
 
 
 def require_allowed(is_public: bool, actor: Actor) -> None:
     """Anonymous uploads are public: nobody could ever see a private file without an owner."""
     if not is_public and actor.is_anonymous:
-        raise BadRequest("Anonymous uploads are public: use an API key for a private file.")
+        # Forbidden, not malformed: the same request with a key is fine.
+        raise Forbidden("Anonymous uploads are public: use an API key for a private file.")

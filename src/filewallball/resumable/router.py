@@ -25,7 +25,14 @@ from filewallball.files import service as files_service
 from filewallball.files.upload.pipeline import arriving
 from filewallball.files.visibility import parse_is_public
 from filewallball.resumable import protocol
-from filewallball.resumable.schemas import ResumableState
+from filewallball.resumable.schemas import (
+    CHUNK_BODY,
+    UPLOAD_LENGTH,
+    UPLOAD_METADATA,
+    UPLOAD_OFFSET,
+    ResumableState,
+    tus_request,
+)
 from filewallball.resumable.service import Description, Progress
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -170,6 +177,7 @@ async def options(state: StateDep) -> Response:
         },
         **RESPONSES,
     },
+    openapi_extra=tus_request(UPLOAD_LENGTH, UPLOAD_METADATA),
 )
 async def create(
     request: Request, state: StateDep, client: ClientDep, actor: ActorDep, audit: AuditDep
@@ -224,6 +232,7 @@ async def create(
         },
         **RESPONSES,
     },
+    openapi_extra=tus_request(),
 )
 async def head(upload_id: str, request: Request, state: StateDep, actor: ActorDep) -> Response:
     protocol.require_version(request.headers)
@@ -270,6 +279,7 @@ async def describe(
         "upload's `X-Delete-Token`)."
     ),
     responses=RESPONSES,
+    openapi_extra=tus_request(UPLOAD_OFFSET, body=CHUNK_BODY),
 )
 async def append(
     upload_id: str,
@@ -337,6 +347,7 @@ async def _finished(progress: Progress, audit: AuditDep, state: StateDep) -> Non
     status_code=204,
     summary="Abandon a resumable upload (tus termination)",
     responses=RESPONSES,
+    openapi_extra=tus_request(),
 )
 async def terminate(upload_id: str, request: Request, state: StateDep, actor: ActorDep) -> Response:
     protocol.require_version(request.headers)

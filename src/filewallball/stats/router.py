@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,7 +11,7 @@ from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, StateDep
 from filewallball.errors import AUTH, BadRequest, problem_response
 from filewallball.stats import service
-from filewallball.stats.schemas import Stats, Summary
+from filewallball.stats.schemas import IsoDate, Stats, Summary
 
 router = APIRouter(tags=["statistics"])
 MAX_DAYS = 366
@@ -27,13 +27,24 @@ MAX_DAYS = 366
         "`since`..`until` (default: the last 30). Admins only; with FWB_PUBLIC_STATS=true "
         "everyone else gets the totals and categories."
     ),
-    responses={**AUTH, 400: problem_response(400, "Choose `since` on or before `until`.")},
+    responses={
+        **AUTH,
+        400: problem_response(
+            400, f"Choose `since` on or before `until`, at most {MAX_DAYS} days apart."
+        ),
+    },
 )
 async def stats(
     state: StateDep,
     actor: ActorDep,
-    since: date | None = None,
-    until: date | None = None,
+    since: Annotated[
+        IsoDate | None,
+        Query(
+            description=f"The first day (default: 29 days before `until`); on or before "
+            f"`until`, at most {MAX_DAYS} days apart, else 400."
+        ),
+    ] = None,
+    until: Annotated[IsoDate | None, Query(description="The last day (default: today).")] = None,
     top: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Stats | Summary:
     until = until or datetime.now(UTC).date()

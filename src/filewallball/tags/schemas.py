@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filewallball.tag_names import MAX_TAGS
+from filewallball.tag_names import MAX_TAG_LENGTH, MAX_TAGS
 
-TagName = Annotated[str, Field(min_length=1, max_length=200, examples=["reports"])]
+TagName = Annotated[str, Field(min_length=1, max_length=MAX_TAG_LENGTH, examples=["reports"])]
 
 
 class TagList(BaseModel):
