@@ -22,7 +22,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from redis import Redis
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import URL, Engine, create_engine, make_url, text
 
 from filewallball import migrations
 from filewallball.access import keys
@@ -32,8 +32,26 @@ from filewallball.settings import Settings
 from filewallball.storage import Storage, create_storage
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-MARIADB_URL = os.environ.get("FWB_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("FWB_TEST_REDIS_URL")
+
+
+def _for_this_worker(variable: str, own: Callable[[URL, int], URL]) -> str | None:
+    """The test service a variable names, made this process's own when pytest-xdist runs the
+    suite in several processes: each cleans its tables and flushes its Redis between tests."""
+    value = os.environ.get(variable)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, …
+    if value and worker.startswith("gw"):
+        value = own(make_url(value), int(worker[2:])).render_as_string(hide_password=False)
+        os.environ[variable] = value  # for the modules that read it themselves
+    return value
+
+
+# Worker N: database `<name>_wN`, and Redis db `<db> - N`.
+MARIADB_URL = _for_this_worker(
+    "FWB_TEST_DATABASE_URL", lambda url, n: url.set(database=f"{url.database}_w{n}")
+)
+REDIS_URL = _for_this_worker(
+    "FWB_TEST_REDIS_URL", lambda url, n: url.set(database=str(int(url.database or 0) - n))
+)
 # The suite runs on local storage; FWB_TEST_STORAGE=s3 runs it again on the S3 server below,
 # and FWB_TEST_BACKENDS=sqlite keeps that second run to one database.
 STORAGE = os.environ.get("FWB_TEST_STORAGE", "local")
@@ -97,11 +115,25 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 pytest.fail(f"CI must run on MariaDB + Redis: {reason}")
             pytest.skip(reason)
         chosen = Backend("mariadb", MARIADB_URL, REDIS_URL)
+        _create_database(MARIADB_URL)
     settings = Settings(database_url=chosen.database_url)
     # Start from an empty schema every session: this also proves the downgrade path.
     migrations.downgrade(settings, "base")
     migrations.upgrade(settings)
     return Backend(chosen.name, settings.database_url, chosen.redis_url)
+
+
+def _create_database(url: str) -> None:
+    server = make_url(_sync_url(Settings(database_url=url).database_url))
+    admin = create_engine(server.set(database="mysql"))  # a database every server has
+    with admin.begin() as connection:
+        connection.execute(
+            text(
+                f"CREATE DATABASE IF NOT EXISTS {server.database} "
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+        )
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
