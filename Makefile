@@ -30,8 +30,10 @@ $(TOOLS)/bin/uv:
 	fi
 	@$@ --version
 
+# Bytecode compiled once at install: every server and command the tests start then imports
+# fast, also where PYTHONDONTWRITEBYTECODE keeps Python from writing it.
 sync: uv
-	@$(UV) sync --locked --quiet
+	@$(UV) sync --locked --quiet --compile-bytecode
 
 run: sync ## Serve on http://127.0.0.1:8000 with SQLite and ./data (no other server needed)
 	@echo "Keys, backups, checks: .venv/bin/filewallball --help (from another terminal, in this folder)"
@@ -43,10 +45,14 @@ S3_SUITE := tests/files tests/backup tests/resumable/test_protocol.py tests/imag
 	tests/access tests/tags tests/stats tests/test_crash.py tests/test_health.py \
 	tests/test_errors.py tests/test_server.py
 
+# Tests run in TEST_WORKERS processes (pytest-xdist), each with a database and a Redis db of
+# its own: most of them wait on servers, sockets and disks, so three keep two cores busy.
+TEST_WORKERS ?= 3
+
 test: lint typecheck ## Lint, type-check and run the whole test suite (then the API on S3)
-	$(UV) run pytest
-	FWB_TEST_STORAGE=s3 FWB_TEST_BACKENDS=sqlite $(UV) run pytest -q $(S3_SUITE)
-	FWB_TEST_STORAGE=s3 $(UV) run pytest -q tests/resumable/test_clients.py  # both databases
+	$(UV) run pytest -n $(TEST_WORKERS)
+	FWB_TEST_STORAGE=s3 FWB_TEST_BACKENDS=sqlite $(UV) run pytest -q -n $(TEST_WORKERS) $(S3_SUITE)
+	FWB_TEST_STORAGE=s3 $(UV) run pytest -q -n 2 tests/resumable/test_clients.py  # both databases
 
 lint: sync ## ruff check and format check
 	$(UV) run ruff check src tests bench
@@ -67,3 +73,4 @@ bench: sync ## Benchmarks: ratios against references measured in the same run (b
 	$(UV) run python bench/server_choice.py
 	$(UV) run python bench/s3_clients.py
 	$(UV) run python bench/health_under_load.py
+	$(UV) run python bench/pages.py

@@ -168,6 +168,7 @@ error_log {root}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
+    types {{ text/html html; text/css css; text/javascript js; image/svg+xml svg; }}
     sendfile on;
     tcp_nopush on;
     client_body_temp_path {root}/body;
@@ -186,14 +187,17 @@ http {{
 
 
 @contextlib.contextmanager
-def nginx(files: list[Path]) -> Iterator[str]:
-    """nginx on a free port, serving `files` at /<name> and taking PUT at /put/<name>.
+def nginx(files: list[Path], tree: Path | None = None) -> Iterator[str]:
+    """nginx on a free port, serving `files` at /<name> (and the folder `tree` at its own
+    paths) and taking PUT at /put/<name>.
 
     It runs as an ordinary process from its own folder; under root it drops to `nobody`, so
     that the reference never has more rights than a user's server would."""
     with tempfile.TemporaryDirectory(prefix="fwb-nginx-") as scratch:
         root = Path(scratch)
         (root / "files" / "put").mkdir(parents=True)
+        if tree is not None:
+            shutil.copytree(tree, root / "files", dirs_exist_ok=True)
         for source in files:
             os.link(source, root / "files" / source.name)
         port = free_port()

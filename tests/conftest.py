@@ -45,13 +45,22 @@ def _for_this_worker(variable: str, own: Callable[[URL, int], URL]) -> str | Non
     return value
 
 
+def _redis_db_of_worker(url: URL, worker: int) -> URL:
+    # Counting down from the db given, never to db 0: that is where a developer's own data is.
+    db = int(url.database or 0) - worker
+    if db < 1:
+        raise pytest.UsageError(
+            f"pytest-xdist worker {worker} would flush Redis db {db}: give FWB_TEST_REDIS_URL "
+            "a db number above the number of workers (make test uses 15)"
+        )
+    return url.set(database=str(db))
+
+
 # Worker N: database `<name>_wN`, and Redis db `<db> - N`.
 MARIADB_URL = _for_this_worker(
     "FWB_TEST_DATABASE_URL", lambda url, n: url.set(database=f"{url.database}_w{n}")
 )
-REDIS_URL = _for_this_worker(
-    "FWB_TEST_REDIS_URL", lambda url, n: url.set(database=str(int(url.database or 0) - n))
-)
+REDIS_URL = _for_this_worker("FWB_TEST_REDIS_URL", _redis_db_of_worker)
 # The suite runs on local storage; FWB_TEST_STORAGE=s3 runs it again on the S3 server below,
 # and FWB_TEST_BACKENDS=sqlite keeps that second run to one database.
 STORAGE = os.environ.get("FWB_TEST_STORAGE", "local")
@@ -115,7 +124,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 pytest.fail(f"CI must run on MariaDB + Redis: {reason}")
             pytest.skip(reason)
         chosen = Backend("mariadb", MARIADB_URL, REDIS_URL)
-        _create_database(MARIADB_URL)
+        create_database(MARIADB_URL)
     settings = Settings(database_url=chosen.database_url)
     # Start from an empty schema every session: this also proves the downgrade path.
     migrations.downgrade(settings, "base")
@@ -123,7 +132,8 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     return Backend(chosen.name, settings.database_url, chosen.redis_url)
 
 
-def _create_database(url: str) -> None:
+def create_database(url: str) -> None:
+    """The test database on its MariaDB, created when missing (each test worker has its own)."""
     server = make_url(_sync_url(Settings(database_url=url).database_url))
     admin = create_engine(server.set(database="mysql"))  # a database every server has
     with admin.begin() as connection:

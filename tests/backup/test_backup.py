@@ -33,6 +33,7 @@ from tests.conftest import (
     STORAGE,
     Backend,
     activity_written,
+    create_database,
     run_cli,
 )
 
@@ -51,6 +52,7 @@ def other_database(backend: Backend, tmp_path: Path) -> Iterator[str]:
         if IN_CI:
             pytest.fail("CI must restore into MariaDB: FWB_TEST_DATABASE_URL is not set")
         pytest.skip("FWB_TEST_DATABASE_URL is not set")
+    create_database(MARIADB_URL)  # the admin connection below opens the run's own database
     server = make_url(Settings(database_url=MARIADB_URL).database_url)
     name = f"{server.database}_restore"
     admin = create_engine(server.set(drivername="mysql+pymysql", database=None))
