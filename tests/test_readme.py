@@ -4,7 +4,9 @@ a live server on a fresh instance, started as `make run` starts it.
 What runs: every `sh` block of "Try it" (each `$ ` line with its continuation lines, in one bash
 session, so that a variable one line sets serves the next; the lines under a command are what
 it shows), then the inline `curl` examples of "API" and its "Resumable uploads" (uploads with
-`curl -T`, with and without a digest). Every command must exit 0 and do what the README says
+`curl -T`, with and without a digest); and the Python block of "Resumable uploads" with tuspy.
+The JavaScript block is a page's code: the web page's browser tests run that client. Every
+command must exit 0 and do what the README says
 beside it: each example has its expectation below, and an example without one, or an
 expectation whose example is gone, fails the test too. A sample answer shown under a command
 may name only fields the real answer has; its values are samples.
@@ -392,3 +394,46 @@ def _printed_keys(ran: Ran) -> dict[str, str]:
     sample = pattern.search("\n".join(ran.example.shown))
     real = pattern.search(ran.stdout)
     return {sample.group(1): real.group(1)} if sample and real else {}
+
+
+def test_the_python_resumable_upload_example_runs_as_written(
+    instance: tuple[str, Path],
+) -> None:
+    """The tuspy block of "Resumable uploads", given the `key` it names and a holiday.mp4."""
+    url, folder = instance
+    block = re.search(
+        r"```python\n(.*?)```", _section(README.read_text(), "Resumable uploads"), re.S
+    )
+    assert block is not None
+    environment = {name: value for name, value in os.environ.items() if "FWB_" not in name}
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "filewallball",
+            "keys",
+            "create",
+            "--name",
+            "t",
+            "--role",
+            "uploader",
+        ],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = re.search(r"^key: +(fwb_\S+)$", created.stdout, re.MULTILINE)
+    assert key is not None
+    video = os.urandom(9 * 1024 * 1024)  # two chunks of the example's 8 MiB
+    (folder / "holiday.mp4").write_bytes(video)
+    script = f"key = {key.group(1)!r}\n" + block.group(1).replace(README_SERVER, url)
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=folder, capture_output=True, text=True, timeout=120
+    )
+    assert ran.returncode == 0, ran.stderr
+    download_url = ran.stdout.strip()
+    assert download_url.startswith(f"{url}/download/")
+    downloaded = subprocess.run(["curl", "-sf", download_url], capture_output=True, check=True)
+    assert downloaded.stdout == video
