@@ -104,6 +104,14 @@ def test_dropped_and_picked_files_upload_and_their_links_download_the_same_bytes
     assert Path(download.value.path()).read_bytes() == picked[1].read_bytes()
 
 
+def speed_of(status: str) -> float:
+    """Bytes a second, from a progress line: "… · 3.1 MiB/s"."""
+    found = re.search(r"· ([\d.]+) (bytes|KiB|MiB|GiB|TiB)/s$", status)
+    assert found, status
+    units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+    return float(found[1]) * 1024 ** units.index(found[2])
+
+
 def row_link(site: LiveServer, name: str) -> str:
     """The share link of the file the API lists under `name`."""
     listed = httpx.get(f"{site.url}/files", params={"q": name}).json()["items"]
@@ -145,15 +153,74 @@ def test_a_large_upload_paused_then_cut_off_resumes_where_it_stopped(
 
     # The tab goes away mid-chunk; picking the same file later carries on from the server's offset.
     page.reload()
+    record_statuses(page)
     before_reload = len(offsets)
     page.set_input_files("#picker", str(source))
     expect(page.locator(".upload")).to_have_class(re.compile("finished"), timeout=30_000)
     assert offsets[before_reload][1] >= 5 * MiB
+    statuses = page.evaluate("statuses")
+    resumed = f"Resuming from {offsets[before_reload][1] / MiB:.1f} MiB"
+    assert resumed in statuses, statuses
+    # The speed counts only what this page sent, not what the server already had.
+    speeds = [speed_of(status) for status in statuses if status.endswith("/s")]
+    assert speeds and max(speeds) < 4 * 4 * MiB, statuses
 
     share = page.locator(".upload .link").input_value()
     file_id = share.rsplit("/", 1)[-1]
     downloaded = httpx.get(f"{site.url}/download/{file_id}").content
     assert hashlib.sha256(downloaded).digest() == hashlib.sha256(source.read_bytes()).digest()
+
+
+def test_paused_uploads_give_up_their_turn_to_files_dropped_after_them(
+    site: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    large = [tmp_path / f"part-{n}.bin" for n in range(3)]  # as many as upload at once
+    for path in large:
+        path.write_bytes(os.urandom(6 * MiB))  # above the resumable threshold: sent with tus
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 2 * MiB},
+    )
+    page.goto(f"{site.url}/")
+    page.set_input_files("#picker", [str(path) for path in large])
+    for path in large:
+        pause = row(page, path.name).locator(".pause")
+        pause.click()
+        expect(pause).to_have_text("Resume")
+        expect(row(page, path.name).locator(".status")).to_contain_text("Paused at")
+
+    drop(page, {"later.txt": b"dropped while the others are paused"})
+    expect(row(page, "later.txt")).to_have_class(re.compile("finished"), timeout=20_000)
+
+    # A resumed upload takes a turn again and finishes.
+    row(page, large[0].name).locator(".pause").click()
+    expect(row(page, large[0].name)).to_have_class(re.compile("finished"), timeout=30_000)
+    for path in large[1:]:
+        expect(row(page, path.name).locator(".status")).to_contain_text("Paused at")
+
+
+def test_a_large_upload_where_the_browser_keeps_no_data_fails_and_frees_its_turn(
+    site: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    # Site data blocked after the page loaded: reading the storage throws.
+    page.add_init_script(
+        """Object.defineProperty(Storage.prototype, "length", {
+            get() { throw new DOMException("The operation is insecure.", "SecurityError"); },
+        });"""
+    )
+    large = [tmp_path / f"big-{n}.bin" for n in range(3)]  # as many as upload at once
+    for path in large:
+        path.write_bytes(b"\0" * (5 * MiB))
+    page.goto(f"{site.url}/")
+    page.set_input_files("#picker", [str(path) for path in large])
+    for path in large:
+        expect(row(page, path.name).locator(".error")).to_contain_text("site data is blocked")
+        expect(row(page, path.name).locator(".cancel")).to_be_hidden()
+
+    drop(page, {"small.txt": b"still goes"})
+    expect(row(page, "small.txt")).to_have_class(re.compile("finished"), timeout=20_000)
 
 
 def test_refused_files_say_why_in_words_beside_them(
@@ -200,8 +267,16 @@ def test_with_a_key_a_visitor_tags_and_deletes_files_from_the_list(
     drop(page, {"mine.txt": b"only mine", "also-mine.txt": b"mine too"})
     expect(page.locator(".upload.finished")).to_have_count(2, timeout=20_000)
     mine = row(page, "mine.txt").locator(".link").input_value().rsplit("/", 1)[-1]
-    # Private: nobody without the key sees it, not even its share page.
+    # Private: its page opens for nobody (a page load carries no key), so the row offers no
+    # way there and says where the file can be found instead.
     assert httpx.get(f"{site.url}/s/{mine}").status_code == 404
+    expect(row(page, "mine.txt").locator(".open")).to_be_hidden()
+    expect(row(page, "mine.txt").locator(".qr")).to_be_hidden()
+    expect(row(page, "mine.txt").locator(".private-note")).to_be_visible()
+    expect(row(page, "mine.txt").locator(".private-note")).to_have_text(
+        "This file is private, so it has no page to share. Find it in Browse files with your "
+        "key saved, or download it with your key."
+    )
 
     page.goto(f"{site.url}/browse")
     card = page.locator(".card", has=page.get_by_role("link", name="mine.txt", exact=True))

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from PIL import Image
 from sqlalchemy import Engine
 
 from filewallball.access.roles import Role
 from filewallball.settings import Settings
-from filewallball.web import i18n
+from filewallball.web import i18n, share
 from filewallball.web.assets import STATIC, catalogue
 from filewallball.web.pages import PAGE_CSP
 from tests.conftest import ClientFor, change
@@ -135,7 +138,8 @@ async def test_a_private_file_has_no_share_page_for_anyone_the_api_would_not_sho
 
     assert (await client.get(f"/s/{file_id}")).status_code == 404
     assert (await client.get(f"/files/{file_id}")).status_code == 404
-    # A page load carries no key, even the owner's: the page cannot show it either.
+    # A request that carries the owner's key gets the page; a browser's page load carries
+    # none, which is why the upload page offers no link to a private file's page.
     assert (await owner.get(f"/s/{file_id}")).status_code == 200
 
 
@@ -151,11 +155,61 @@ async def test_the_share_page_shows_a_file_and_escapes_everything_it_says(
     assert f'src="/s/{file_id}/qr.svg"' in html
 
 
+async def test_only_a_small_image_waiting_for_its_thumbnail_is_shown_whole(
+    paused: FastAPI, http: httpx.AsyncClient
+) -> None:
+    refused = await upload(http, "refused.gif", b"GIF89a" + b"\xff" * 500)
+    await paused.state.fwb.jobs.run_until_idle()  # the thumbnailer gives up on it
+    # These two wait for their thumbnails: the app runs no job until told to.
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(picture, format="PNG")
+    small = await upload(http, "small.png", picture.getvalue())
+    large = await upload(
+        http, "large.png", picture.getvalue() + bytes(share.ORIGINAL_PREVIEW_BYTES)
+    )
+
+    def preview_of(html: str, file_id: str) -> str:
+        if f'src="/view/{file_id}"' in html:
+            return "whole"
+        if f'src="/thumbnails/{file_id}' in html:
+            return "thumbnail"
+        return "icon" if 'class="file-icon"' in html else "nothing"
+
+    for file_id, status, expected in [
+        (small, "pending", "whole"),
+        (large, "pending", "icon"),
+        (refused, "failed", "icon"),
+    ]:
+        assert (await http.get(f"/files/{file_id}")).json()["thumbnail_status"] == status
+        html = (await http.get(f"/s/{file_id}")).text
+        assert preview_of(html, file_id) == expected, file_id
+
+
+async def test_the_share_page_calls_the_download_limit_a_limit(client: httpx.AsyncClient) -> None:
+    answer = await client.post(
+        "/upload", files={"file": ("a.txt", b"a")}, data={"max_downloads": "3"}
+    )
+    page = f"/s/{answer.json()['file_id']}"
+    assert "<dt>Download limit</dt><dd>3</dd>" in (await client.get(f"{page}?lang=en")).text
+    assert "<dt>다운로드 한도</dt><dd>3</dd>" in (await client.get(f"{page}?lang=ko")).text
+
+
 async def test_the_qr_code_is_an_svg_of_the_share_link(client: httpx.AsyncClient) -> None:
     answer = await client.get(f"/s/{UNKNOWN}/qr.svg")
     assert answer.headers["content-type"] == "image/svg+xml"
     assert answer.text.startswith("<svg")
     assert (await client.get("/s/nope/qr.svg")).status_code == 404
+
+
+async def test_the_qr_code_follows_the_host_so_no_cache_keeps_it_for_ever(
+    client: httpx.AsyncClient,
+) -> None:
+    here = await client.get(f"/s/{UNKNOWN}/qr.svg")
+    elsewhere = await client.get(f"/s/{UNKNOWN}/qr.svg", headers={"Host": "files.example"})
+    assert here.text != elsewhere.text  # without FWB_BASE_URL, the link names the Host
+    assert here.headers["cache-control"] == "public, max-age=86400"
+    assert "immutable" not in here.headers["cache-control"]
+    assert "Host" in re.split(r",\s*", here.headers["vary"])
 
 
 async def test_every_upload_answer_carries_the_share_link(client: httpx.AsyncClient) -> None:
@@ -208,6 +262,26 @@ async def test_the_language_switch_is_remembered(client: httpx.AsyncClient) -> N
 
 def test_both_languages_have_every_message() -> None:
     assert i18n.MESSAGES["ko"].keys() == i18n.MESSAGES["en"].keys()
+
+
+def test_every_message_is_used_by_a_template_or_a_script() -> None:
+    web = Path(i18n.__file__).parent
+    sources = [
+        *(web / "templates").glob("*.html"),
+        *(STATIC / "js").glob("*.js"),
+        web / "router.py",  # the expiry choices
+    ]
+    text = "\n".join(source.read_text() for source in sources)
+    used = {key for key in i18n.MESSAGES["en"] if re.search(f"[\"'`]{re.escape(key)}[\"'`]", text)}
+    # Keys made from a part: a missing page's reason, an error's status.
+    assert "t(reason + '.title')" in text and "t(reason + '.text')" in text
+    for reason in re.findall(r'reason="(\w+)"', (web / "router.py").read_text()):
+        used |= {f"{reason}.title", f"{reason}.text"}
+    assert "t(`error.${status}`)" in text
+    known = re.search(r"const KNOWN = new Set\(\[([\d, ]+)\]\)", text)
+    assert known is not None
+    used |= {f"error.{status.strip()}" for status in known[1].split(",")}
+    assert sorted(i18n.MESSAGES["en"].keys() - used) == []
 
 
 async def test_the_pages_are_not_part_of_the_api_schema(client: httpx.AsyncClient) -> None:

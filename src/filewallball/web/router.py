@@ -20,6 +20,11 @@ MiB = 1024 * 1024
 # dropped connection then costs at most one chunk.
 RESUMABLE_FROM = 4 * MiB
 CHUNK = 2 * MiB
+# The QR code draws the share link, made from FWB_BASE_URL or, when that is unset, from the
+# request's Host: one URL draws a different link under each name the service answers to, so
+# caches must key on the Host, and an operator who sets or changes FWB_BASE_URL sees new codes
+# within a day. Never immutable.
+QR_CACHING = {"Cache-Control": "public, max-age=86400", "Vary": "Host"}
 # What the expiry choice offers, in seconds; those beyond FWB_MAX_EXPIRES_IN are left out.
 EXPIRY_CHOICES = (
     ("upload.expiry_hour", 3600),
@@ -83,9 +88,7 @@ async def share_qr(file_id: str, request: Request, state: StateDep) -> Response:
     share_url = files_service.links(
         _base(state, request), files_service.canonical_id(file_id)
     ).share_url
-    return Response(
-        qr.svg(share_url), media_type="image/svg+xml", headers={"Cache-Control": FOREVER}
-    )
+    return Response(qr.svg(share_url), media_type="image/svg+xml", headers=QR_CACHING)
 
 
 @router.get("/static/{version}/{name:path}")

@@ -16,6 +16,9 @@ from filewallball.request_context import Client
 
 # The start of a text file is enough to recognise it; the rest is a download away.
 TEXT_PREVIEW_BYTES = 16 * 1024
+# Until its thumbnail is made, an image this small is shown whole: every visitor loads and
+# decodes it. A larger one, or one the thumbnailer refused, shows its icon instead.
+ORIGINAL_PREVIEW_BYTES = 4 * 1024 * 1024
 
 PreviewKind = Literal["thumbnail", "image", "text", "none"]
 
@@ -38,7 +41,9 @@ async def shared_file(state: AppState, file_id: str, actor: Actor, client: Clien
     if is_raster(stored.mime_type):
         # /view serves raster images only, in a sandbox: safe for an <img> until the
         # thumbnail is made.
-        return Shared(stored, "image")
+        waiting = stored.thumbnail_status == "pending"
+        small = stored.size <= ORIGINAL_PREVIEW_BYTES
+        return Shared(stored, "image" if waiting and small else "none")
     if not is_textual(stored.mime_type):
         return Shared(stored, "none")
     preview = await files_service.preview(

@@ -2,6 +2,7 @@
 // share link, a copy button and a QR code. Large files go through the resumable (tus)
 // protocol in chunks, so that a dropped connection, a pause or a closed tab costs at most a
 // chunk: picking the same file again later resumes it (tus-js-client remembers its URL).
+// AT_ONCE uploads run together; a paused one gives its turn to the next in line.
 import { size, t } from "./i18n.js";
 import { authorization, rememberDeleteToken } from "./key.js";
 import { describe } from "./problems.js";
@@ -13,10 +14,10 @@ const resumableFrom = Number(form.dataset.resumableFrom);
 const chunkSize = Number(form.dataset.chunk);
 const list = document.getElementById("uploads");
 const template = document.getElementById("upload-item");
-const AT_ONCE = 3; // uploads running together; the rest wait their turn
+const AT_ONCE = 3;
 let created = 0;
 let running = 0;
-const waiting = [];
+const waiting = []; // [item, start]: each waits for a turn, then start() sends it
 
 /** One file's row: what it shows and the controls it offers. */
 class Item {
@@ -34,7 +35,10 @@ class Item {
     link.id = `link-${this.id}`;
     this.find(".link-label").htmlFor = link.id;
     this.find(".copy").addEventListener("click", (event) => copy(link, event.currentTarget));
-    this.find(".cancel").addEventListener("click", () => this.onCancel());
+    this.find(".cancel").addEventListener("click", () => {
+      unqueue(this);
+      this.onCancel();
+    });
     this.onCancel = () => this.cancelled();
     list.prepend(this.node);
   }
@@ -43,12 +47,17 @@ class Item {
     return this.node.querySelector(selector);
   }
 
-  started(from = 0) {
-    this.since = performance.now();
-    this.from = from;
+  /** The speed counts from the first progress after this: bytes the server already had
+   * (an upload resumed after a pause or a closed tab) are not sent again. */
+  started() {
+    this.from = null;
   }
 
   progress(done, total) {
+    if (this.from === null) {
+      this.since = performance.now();
+      this.from = done;
+    }
     const percent = total ? Math.floor((done / total) * 100) : 100;
     const seconds = (performance.now() - this.since) / 1000;
     const speed = seconds > 0 ? (done - this.from) / seconds : 0;
@@ -61,6 +70,7 @@ class Item {
     });
   }
 
+  /** A pause gives up the upload's turn; resuming waits for one, ahead of new files. */
   pausable(pause, resume) {
     const button = this.find(".pause");
     let paused = false;
@@ -69,21 +79,33 @@ class Item {
       paused = !paused;
       button.textContent = paused ? t("upload.resume") : t("upload.pause");
       if (paused) {
-        await pause();
+        // Resumed but still waiting for its turn, it leaves the line: nothing runs to stop.
+        if (!unqueue(this)) {
+          button.disabled = true; // until stopped: a second click would queue it twice
+          await pause();
+          button.disabled = false;
+          this.release();
+        }
         this.status.textContent = t("upload.paused", { done: size(Math.round((this.bar.value / 100) * this.file.size)) });
       } else {
-        resume();
+        this.status.textContent = t("upload.waiting");
+        waiting.unshift([this, resume]);
+        next();
       }
     });
   }
 
-  end() {
-    this.find(".actions").hidden = true;
+  release() {
     if (this.running) {
       this.running = false;
       running -= 1;
       next();
     }
+  }
+
+  end() {
+    this.find(".actions").hidden = true;
+    this.release();
   }
 
   fail(message) {
@@ -101,13 +123,20 @@ class Item {
     this.end();
   }
 
-  finish(fileId, shareUrl, deleteToken) {
+  /** A private file's page opens for nobody (a page load carries no key): no link to it. */
+  finish(fileId, shareUrl, deleteToken, isPublic) {
     if (deleteToken) rememberDeleteToken(fileId, deleteToken);
     this.bar.value = 100;
     this.status.textContent = `${t("upload.done")} · ${size(this.file.size)}`;
     this.find(".link").value = shareUrl;
-    this.find(".open").href = shareUrl;
-    this.find(".qr").src = `/s/${encodeURIComponent(fileId)}/qr.svg`;
+    if (isPublic) {
+      this.find(".open").href = shareUrl;
+      this.find(".qr").src = `/s/${encodeURIComponent(fileId)}/qr.svg`;
+    } else {
+      this.find(".open").hidden = true;
+      this.find(".qr").hidden = true;
+      this.find(".private-note").hidden = false;
+    }
     this.find(".result").hidden = false;
     this.node.classList.add("finished");
     this.node.dataset.fileId = fileId;
@@ -144,7 +173,7 @@ function sendWhole(item, options) {
   xhr.addEventListener("load", () => {
     if (xhr.status === 201) {
       const answer = JSON.parse(xhr.responseText);
-      item.finish(answer.file_id, answer.share_url, answer.delete_token);
+      item.finish(answer.file_id, answer.share_url, answer.delete_token, options.isPublic);
     } else {
       item.fail(describe(xhr.status, xhr.responseText));
     }
@@ -173,25 +202,44 @@ async function sendInChunks(item, options) {
     headers: authorization(),
     removeFingerprintOnSuccess: true,
     onProgress: (sent, total) => item.progress(sent, total),
-    // The answer that finishes the upload names the file it became.
-    onAfterResponse(_request, response) {
+    // The answer that finishes the upload names the file it became; a HEAD, asked before
+    // carrying on, says how much the server already has.
+    onAfterResponse(request, response) {
       for (const name of ["X-File-Id", "X-Share-Url", "X-Delete-Token"]) {
         const value = response.getHeader(name);
         if (value) answer[name] = value;
       }
+      const offset = Number(response.getHeader("Upload-Offset"));
+      if (request.getMethod() === "HEAD" && response.getStatus() === 200 && offset > 0) {
+        item.status.textContent = t("upload.resuming", { done: size(offset) });
+      }
     },
-    onSuccess: () => item.finish(answer["X-File-Id"], answer["X-Share-Url"], answer["X-Delete-Token"]),
+    onSuccess: () =>
+      item.finish(answer["X-File-Id"], answer["X-Share-Url"], answer["X-Delete-Token"], options.isPublic),
     onError(error) {
       const response = error.originalResponse;
       item.fail(describe(response ? response.getStatus() : 0, response ? response.getBody() : ""));
     },
   });
-  const earlier = await upload.findPreviousUploads();
+  let stopped = false;
+  item.onCancel = () => {
+    stopped = true;
+    item.cancelled();
+  };
+  let earlier;
+  try {
+    earlier = await upload.findPreviousUploads();
+  } catch {
+    // The browser refuses its storage, where tus-js-client remembers uploads to resume.
+    if (!stopped) item.fail(t("error.storage"));
+    return;
+  }
+  if (stopped) return;
   if (earlier.length > 0) upload.resumeFromPreviousUpload(earlier[0]);
   item.pausable(
     () => upload.abort(),
     () => {
-      item.started(Math.round((item.bar.value / 100) * file.size));
+      item.started();
       upload.start();
     },
   );
@@ -205,13 +253,18 @@ async function sendInChunks(item, options) {
 
 function next() {
   while (running < AT_ONCE && waiting.length > 0) {
-    const [item, options] = waiting.shift();
+    const [item, start] = waiting.shift();
     running += 1;
     item.running = true;
-    item.onCancel = () => {}; // until its transfer can be stopped
-    if (item.file.size > resumableFrom) sendInChunks(item, options);
-    else sendWhole(item, options);
+    start();
   }
+}
+
+/** Takes the item out of the line, if it waits there; says whether it did. */
+function unqueue(item) {
+  const at = waiting.findIndex(([queued]) => queued === item);
+  if (at >= 0) waiting.splice(at, 1);
+  return at >= 0;
 }
 
 function add(files) {
@@ -222,14 +275,8 @@ function add(files) {
       item.fail(t("error.too_large", { size: size(maxSize) }));
       continue;
     }
-    waiting.push([item, options]);
-    item.onCancel = () => {
-      waiting.splice(
-        waiting.findIndex(([queued]) => queued === item),
-        1,
-      );
-      item.cancelled();
-    };
+    const send = item.file.size > resumableFrom ? sendInChunks : sendWhole;
+    waiting.push([item, () => send(item, options)]);
   }
   next();
 }
