@@ -7,8 +7,9 @@ it shows), then the inline `curl` examples of "API" and its "Resumable uploads" 
 `curl -T`, with and without a digest); and the Python block of "Resumable uploads" with tuspy.
 The JavaScript block is a page's code: the web page's browser tests run that client. Every
 command must exit 0 and do what the README says beside it: each example has its expectation
-below, and an example without one, or an expectation whose example is gone, fails the test too. A sample answer shown under a command
-may name only fields the real answer has; its values are samples.
+below, and an example without one, or an expectation whose example is gone, fails the test
+too. A sample answer shown under a command may name only fields the real answer has; its
+values are samples.
 
 Made here, not in the README: the files it uploads (report.pdf, notes.md, holiday.jpg), the
 test server's address in place of 127.0.0.1:8000, the key `keys create` really printed in place
