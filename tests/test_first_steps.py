@@ -134,6 +134,8 @@ def test_make_uses_the_uv_on_the_path(tmp_path: Path) -> None:
 
 
 def _without_python_choices(environment: os._Environ[str]) -> dict[str, str]:
-    """The environment, less what would choose a Python or a uv for make."""
-    chosen = {"VIRTUAL_ENV", "UV", "PYTHON", "PYTHONPATH", "PYTHONHOME", "MAKEFLAGS", "MFLAGS"}
+    """The environment, less what would choose a Python or a uv for make, and what makes it a
+    sub-make of `make test` (which would announce the folders it enters)."""
+    chosen = {"VIRTUAL_ENV", "UV", "PYTHON", "PYTHONPATH", "PYTHONHOME"}
+    chosen |= {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
     return {name: value for name, value in environment.items() if name not in chosen}
