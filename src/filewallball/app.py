@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from filewallball import __version__, docs, health
+from filewallball import __version__, docs, health, openapi
 from filewallball.access import audit
 from filewallball.access.audit import Auditor
 from filewallball.access.clamav import Scanner
@@ -227,7 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    docs.document_instance(app, settings)
+    openapi.document_instance(app, settings)
     for refusal in (Unauthorized, Forbidden):
         app.add_exception_handler(refusal, audit.on_refusal)
     # Added innermost first: request context → security headers → unexpected errors → allowed

@@ -105,3 +105,12 @@ async def get_audit(request: Request, state: StateDep, session: SessionDep) -> A
 
 
 AuditDep = Annotated[Audit, Depends(get_audit)]
+
+
+async def get_base_url(state: StateDep, request: Request) -> str:
+    """Where the links in an answer start, without a trailing slash: FWB_BASE_URL when set
+    (behind a proxy that rewrites the host), else the address the request came to."""
+    return str(state.settings.base_url or request.base_url).rstrip("/")
+
+
+BaseUrlDep = Annotated[str, Depends(get_base_url)]

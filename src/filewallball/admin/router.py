@@ -12,7 +12,6 @@ from filewallball.admin.schemas import (
     AuditPage,
     ExtensionInfo,
     ExtensionRule,
-    IsoDateTime,
     IssuedKeyInfo,
     KeyInfo,
     KeyRequest,
@@ -24,6 +23,7 @@ from filewallball.categories import service as categories_service
 from filewallball.categories.schemas import Category, CategoryRequest
 from filewallball.deps import ActorDep, AuditDep, SessionDep, StateDep
 from filewallball.errors import FILE_NOT_FOUND, Responses, problem_response
+from filewallball.iso_dates import IsoDateTime
 
 
 async def admin_only(actor: ActorDep) -> Actor:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from filewallball.access.roles import Role
-
-
-def _iso_text(value: Any) -> Any:
-    """Refuse what pydantic would otherwise take for a time: a number of seconds since 1970."""
-    if not isinstance(value, str) or not ISO_DATE.match(value):
-        raise ValueError("must be an ISO 8601 date and time, such as 2026-11-22T09:30:00Z")
-    return value
-
-
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
 
 
 class KeyRequest(BaseModel):
@@ -91,7 +79,9 @@ class SettingInfo(BaseModel):
 
 class ExtensionRule(BaseModel):
     is_allowed: StrictBool | None = None  # `{"is_allowed": 0}` is refused, not taken for false
-    max_file_size: Annotated[int | None, Field(ge=1)] = None
+    # At most a pebibyte: far above any upload, and held exactly by the BIGINT column and by
+    # a JSON number read as a double, so a larger one is refused here, not by the database.
+    max_file_size: Annotated[int | None, Field(ge=1, le=2**50)] = None
     category: Annotated[str | None, Field(max_length=50, examples=["document"])] = None
 
 

@@ -4,31 +4,33 @@ actor may do with a given file is decided in the service."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
-from filewallball.deps import ActorDep, AuditDep, ClientDep, SessionDep, StateDep
-from filewallball.docs import MAXIMUM_SETTING
-from filewallball.errors import (
-    AUTH,
-    DATABASE_DOWN,
-    FILE_NOT_FOUND,
-    GONE,
-    BadRequest,
-    MalwareFound,
-    problem_response,
-)
+from filewallball.deps import ActorDep, AuditDep, BaseUrlDep, ClientDep, SessionDep, StateDep
+from filewallball.errors import AUTH, DATABASE_DOWN, FILE_NOT_FOUND, GONE, BadRequest, MalwareFound
 from filewallball.files import digests, repository, service
+from filewallball.files._openapi import (
+    CHANGE_RESPONSES,
+    DELETE_RESPONSES,
+    DOWNLOAD_ROUTE,
+    EXPIRY_LIMIT,
+    IS_PUBLIC_TEXT,
+    PREVIEW_RESPONSES,
+    RAW_BODY,
+    UPLOAD_BODY,
+    UPLOAD_RESPONSES,
+)
 from filewallball.files.download import DOWNLOAD_CSP, content_disposition
 from filewallball.files.naming import search_text
 from filewallball.files.schemas import (
-    UPLOAD_EXAMPLES,
     AnonymousUpload,
     FileChange,
     FileDetails,
@@ -38,88 +40,10 @@ from filewallball.files.schemas import (
 from filewallball.files.upload import multipart, raw
 from filewallball.files.upload.pipeline import Upload
 from filewallball.files.upload.recording import Received
-from filewallball.tag_names import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
+from filewallball.files.visibility import ACCEPTED, TEXT_SCHEMA, parse_is_public
+from filewallball.tag_names import MAX_TAGS, normalise_tags
 
 router = APIRouter(tags=["files"])
-
-
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        # No example: Swagger UI would send it with every "Try it out".
-                        "tags": {
-                            "type": "string",
-                            "description": f"Comma-separated tags, such as `reports,2026`: "
-                            f"at most {MAX_TAGS}, each at most {MAX_TAG_LENGTH} characters "
-                            "once trimmed and case-folded.",
-                        },
-                        "is_public": {
-                            "type": "boolean",
-                            "default": True,
-                            "description": "`true` or `false`; only a key may upload a "
-                            "private file.",
-                        },
-                        "expires_in": {
-                            "type": "integer",
-                            "minimum": 1,
-                            MAXIMUM_SETTING: "max_expires_in",
-                            "description": "Seconds until the link stops (410); at most "
-                            "FWB_MAX_EXPIRES_IN. Default: never.",
-                        },
-                        "max_downloads": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": 1_000_000_000,
-                            "description": "Downloads the link allows. Default: no limit.",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
-
-
-EXPIRY_LIMIT: dict[str, Any] = {MAXIMUM_SETTING: "max_expires_in"}
-RAW_BODY = {
-    "requestBody": {
-        # HTTP cannot tell a missing body from an empty one: either is an empty file.
-        "required": False,
-        "description": "The file's bytes; an empty body is an empty file.",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-
-
-def base_url(state: StateDep, request: Request) -> str:
-    return str(state.settings.base_url or request.base_url)
-
-
-UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: {
-        "description": "Stored. With an API key the file is the key's; without, the answer "
-        "carries a one-time `delete_token`.",
-        "content": {"application/json": {"examples": UPLOAD_EXAMPLES}},
-    },
-    400: problem_response(400, "No file was sent: put it in a multipart field named 'file'."),
-    **AUTH,
-    408: problem_response(408, "No part of the upload arrived for 30 seconds."),
-    413: problem_response(413, "The file is larger than the limit of 104857600 bytes."),
-    415: problem_response(415, "Files of type .exe are not accepted."),
-    422: problem_response(422, "The file was refused: it contains Eicar-Test-Signature."),
-    503: problem_response(
-        503,
-        "The file could not be stored. Try again.",
-        description="The storage, the database or the malware scanner cannot be reached.",
-    ),
-}
 
 
 @router.post(
@@ -142,10 +66,10 @@ async def upload(
     client: ClientDep,
     actor: ActorDep,
     audit: AuditDep,
+    base: BaseUrlDep,
 ) -> UploadedFile:
-    return await _upload(
-        request, state, client, actor, audit, lambda attempt: multipart.receive(attempt, request)
-    )
+    receive = partial(multipart.receive, request=request)
+    return await _upload(request, state, client, actor, audit, base, receive)
 
 
 @router.put(
@@ -168,16 +92,32 @@ async def upload_raw(
     client: ClientDep,
     actor: ActorDep,
     audit: AuditDep,
-    filename: str,
+    base: BaseUrlDep,
+    filename: Annotated[
+        str,
+        Path(
+            description="The file's name. One that is nothing but control characters, "
+            "spaces or dots is refused (400).",
+        ),
+    ],
     tags: Annotated[
         str | None, Query(description="Comma-separated tags.", examples=["reports,2026"])
     ] = None,
-    is_public: Annotated[bool | None, Query()] = None,
+    is_public: Annotated[
+        str | SkipJsonSchema[None],
+        Query(description=TEXT_SCHEMA["description"], json_schema_extra=IS_PUBLIC_TEXT),
+    ] = None,
     # A header is present or not, never null: None stays out of the document.
     x_tags: Annotated[
         str | SkipJsonSchema[None], Header(description="Tags, when not in the query.")
     ] = None,
-    x_is_public: Annotated[bool | SkipJsonSchema[None], Header()] = None,
+    x_is_public: Annotated[
+        str | SkipJsonSchema[None],
+        Header(
+            description=f"Who may see the file, when not in the query: {ACCEPTED}.",
+            json_schema_extra=IS_PUBLIC_TEXT,
+        ),
+    ] = None,
     expires_in: Annotated[
         int | None,
         Query(
@@ -201,26 +141,22 @@ async def upload_raw(
     if any(given is not None and given > longest for given in (expires_in, x_expires_in)):
         # Checked for both: the header, overridden by the query, must not pass unchecked.
         raise BadRequest(f"expires_in must be 1 to {longest} seconds.")
+    # Both read, like the expiry: a bad header, overridden by the query, is refused all the same.
+    header_public = parse_is_public(x_is_public, "X-Is-Public")
+    public = header_public if is_public is None else parse_is_public(is_public)
     named = tags if tags is not None else x_tags
-    public = next((given for given in (is_public, x_is_public) if given is not None), True)
     expiry = expires_in if expires_in is not None else x_expires_in
     limit = max_downloads if max_downloads is not None else x_max_downloads
-    return await _upload(
-        request,
-        state,
-        client,
-        actor,
-        audit,
-        lambda attempt: raw.receive(
-            attempt,
-            request,
-            filename,
-            tags=named,
-            is_public=public,
-            expires_in=None if expiry is None else str(expiry),
-            max_downloads=None if limit is None else str(limit),
-        ),
+    receive = partial(
+        raw.receive,
+        request=request,
+        filename=filename,
+        tags=named,
+        is_public=public,
+        expires_in=None if expiry is None else str(expiry),
+        max_downloads=None if limit is None else str(limit),
     )
+    return await _upload(request, state, client, actor, audit, base, receive)
 
 
 async def _upload(
@@ -229,6 +165,7 @@ async def _upload(
     client: ClientDep,
     actor: ActorDep,
     audit: AuditDep,
+    base: str,
     receive: Callable[[Upload], Awaitable[Received]],
 ) -> UploadedFile:
     """What every transport shares: the permission, the caps on uploads in flight, the
@@ -251,7 +188,7 @@ async def _upload(
     stored = received.stored
     await audit("upload", stored.file_id, size=stored.size)
     await state.jobs.notify()
-    details = service.details(stored, base_url(state, request), 0, 0).model_dump()
+    details = service.details(stored, base, 0, 0).model_dump()
     if received.delete_token is not None:
         return AnonymousUpload.model_validate({**details, "delete_token": received.delete_token})
     return UploadedFile.model_validate(details)
@@ -265,7 +202,7 @@ async def _upload(
     responses={**AUTH, **FILE_NOT_FOUND, **GONE, **DATABASE_DOWN},
 )
 async def file_info(
-    file_id: str, request: Request, state: StateDep, client: ClientDep, actor: ActorDep
+    file_id: str, state: StateDep, client: ClientDep, actor: ActorDep, base: BaseUrlDep
 ) -> FileDetails:
     return await service.describe(
         state.sessions,
@@ -274,33 +211,8 @@ async def file_info(
         file_id,
         actor,
         client,
-        base_url(state, request),
+        base,
     )
-
-
-BINARY = {"schema": {"type": "string", "format": "binary"}}
-DOWNLOAD_ROUTE: dict[str, Any] = {
-    "summary": "Download a file",
-    "description": (
-        "The file's bytes as an attachment. Supports one byte range (`Range: bytes=0-99`), "
-        "`If-None-Match`, `If-Modified-Since` and `If-Range`."
-    ),
-    "response_class": Response,
-    "responses": {
-        200: {"description": "The whole file, as its stored type.", "content": {"*/*": BINARY}},
-        206: {"description": "One byte range.", "content": {"*/*": BINARY}},
-        304: {"description": "The copy the client has is current."},
-        **AUTH,
-        **FILE_NOT_FOUND,
-        **GONE,
-        416: problem_response(416, "The range is outside the file, which has 1234 bytes."),
-        503: problem_response(
-            503,
-            "The file's content cannot be read right now.",
-            description="The storage or the database cannot be reached.",
-        ),
-    },
-}
 
 
 @router.get("/download/{file_id}", operation_id="download_file", **DOWNLOAD_ROUTE)
@@ -331,19 +243,7 @@ async def download(
         "BMP, TIFF): the image itself, inline, in a sandbox. Counts as a view of type `preview`."
     ),
     response_class=Response,
-    responses={
-        200: {
-            "content": {
-                "text/plain": {"example": "first line\nsecond line\n"},
-                "image/*": {"schema": {"type": "string", "format": "binary"}},
-            }
-        },
-        **AUTH,
-        **FILE_NOT_FOUND,
-        **GONE,
-        415: problem_response(415, "Only text and images have a preview; this one is video/mp4."),
-        **DATABASE_DOWN,
-    },
+    responses=PREVIEW_RESPONSES,
 )
 async def view(file_id: str, state: StateDep, client: ClientDep, actor: ActorDep) -> Response:
     preview = await service.preview(
@@ -386,10 +286,9 @@ async def view(file_id: str, state: StateDep, client: ClientDep, actor: ActorDep
     responses={**AUTH, **DATABASE_DOWN},
 )
 async def list_files(
-    request: Request,
-    state: StateDep,
     session: SessionDep,
     actor: ActorDep,
+    base: BaseUrlDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
     size: Annotated[int, Query(ge=1, le=100, description="Files per page.")] = 20,
     category: Annotated[str | None, Query(max_length=50, examples=["image"])] = None,
@@ -408,7 +307,7 @@ async def list_files(
         tags=tuple(normalise_tags(tag or [])),
         query=search_text(q) if q else None,
     )
-    return await service.list_files(session, filters, actor, page, size, base_url(state, request))
+    return await service.list_files(session, filters, actor, page, size, base)
 
 
 @router.delete(
@@ -420,15 +319,7 @@ async def list_files(
         "(`X-Delete-Token`): the file disappears from every endpoint at once; its bytes stay "
         "until an admin purges them."
     ),
-    responses={
-        **AUTH,
-        **FILE_NOT_FOUND,
-        503: problem_response(
-            503,
-            "The shared cache cannot be reached, so the change cannot be made safely. Try again.",
-            description="The shared cache or the database cannot be reached.",
-        ),
-    },
+    responses=DELETE_RESPONSES,
 )
 async def delete_file(
     file_id: str,
@@ -452,25 +343,16 @@ async def delete_file(
         "404. `expires_in` (seconds from now, at most FWB_MAX_EXPIRES_IN; null: never) and "
         "`max_downloads` (from now on; null: no limit): past either the file answers 410."
     ),
-    responses={
-        **AUTH,
-        400: problem_response(400, "expires_in must be 1 to 2592000 seconds."),
-        **FILE_NOT_FOUND,
-        503: problem_response(
-            503,
-            "The shared cache cannot be reached, so the change cannot be made safely. Try again.",
-            description="The shared cache or the database cannot be reached.",
-        ),
-    },
+    responses=CHANGE_RESPONSES,
 )
 async def change_file(
     file_id: str,
     change: FileChange,
-    request: Request,
     state: StateDep,
     session: SessionDep,
     actor: ActorDep,
     audit: AuditDep,
+    base: BaseUrlDep,
 ) -> FileDetails:
     stored, changed = await service.change_file(
         session, state.cache, file_id, actor, change, longest_expiry=state.settings.max_expires_in
@@ -481,4 +363,4 @@ async def change_file(
         shown = {key: str(value) for key, value in changed.items()}  # "None": removed
         await audit("retention_changed", stored.file_id, **shown)
     views, downloads = await repository.counters(session, stored.id)
-    return service.details(stored, base_url(state, request), views, downloads)
+    return service.details(stored, base, views, downloads)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from filewallball.docs import MAXIMUM_SETTING
+from filewallball.openapi import MAXIMUM_SETTING
 
 FileId = Annotated[
     str,

@@ -367,7 +367,7 @@ async def change_file(
         raise Forbidden("Only the file's owner or an admin may change it.")
     given = change.model_fields_set
     values: dict[str, Any] = {}
-    if "is_public" in given and change.is_public is not None:
+    if "is_public" in given:  # never null: FileChange refuses it
         values["is_public"] = change.is_public
     if "expires_in" in given:
         values["expires_at"] = retention.parse(

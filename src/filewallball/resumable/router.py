@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 
 from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
-from filewallball.deps import ActorDep, AuditDep, ClientDep, StateDep
+from filewallball.deps import ActorDep, AuditDep, BaseUrlDep, ClientDep, StateDep
 from filewallball.errors import (
     AUTH,
     BadRequest,
@@ -99,10 +99,6 @@ HEADER_MEANINGS = {
 }
 
 
-def _base(state: StateDep, request: Request) -> str:
-    return str(state.settings.base_url or request.base_url).rstrip("/")
-
-
 def _location(base: str, upload_id: str) -> str:
     return f"{base}/uploads/{upload_id}"
 
@@ -142,12 +138,11 @@ def _headers(progress: Progress, base: str) -> dict[str, str]:
 def _description(request: Request) -> Description:
     raw = request.headers.get("upload-metadata")
     metadata = protocol.parse_metadata(raw)
-    visibility = metadata.get("is_public")
     return Description(
         # Uppy and tus-js-client's examples send `name`; tuspy's send `filename`.
         filename=metadata.get("filename") or metadata.get("name"),
         tags=metadata.get("tags"),
-        is_public=parse_is_public(visibility),
+        is_public=parse_is_public(metadata.get("is_public")),
         metadata_header=raw,
     )
 
@@ -180,11 +175,15 @@ async def options(state: StateDep) -> Response:
     openapi_extra=tus_request(UPLOAD_LENGTH, UPLOAD_METADATA),
 )
 async def create(
-    request: Request, state: StateDep, client: ClientDep, actor: ActorDep, audit: AuditDep
+    request: Request,
+    state: StateDep,
+    client: ClientDep,
+    actor: ActorDep,
+    audit: AuditDep,
+    base: BaseUrlDep,
 ) -> Response:
     protocol.require_version(request.headers)
     require(actor, Permission.upload)
-    base = _base(state, request)
     description = _description(request)
     concat = protocol.parse_concat(request.headers.get("upload-concat"))
     resumables = state.resumables
@@ -234,11 +233,13 @@ async def create(
     },
     openapi_extra=tus_request(),
 )
-async def head(upload_id: str, request: Request, state: StateDep, actor: ActorDep) -> Response:
+async def head(
+    upload_id: str, request: Request, state: StateDep, actor: ActorDep, base: BaseUrlDep
+) -> Response:
     protocol.require_version(request.headers)
     require(actor, Permission.upload)
     progress = await state.resumables.progress(actor, upload_id)
-    return Response(status_code=200, headers=_headers(progress, _base(state, request)))
+    return Response(status_code=200, headers=_headers(progress, base))
 
 
 @router.get(
@@ -248,11 +249,10 @@ async def head(upload_id: str, request: Request, state: StateDep, actor: ActorDe
     responses=RESPONSES,
 )
 async def describe(
-    upload_id: str, request: Request, state: StateDep, actor: ActorDep
+    upload_id: str, state: StateDep, actor: ActorDep, base: BaseUrlDep
 ) -> ResumableState:
     require(actor, Permission.upload)
     progress = await state.resumables.progress(actor, upload_id)
-    base = _base(state, request)
     links = files_service.links(base, progress.file_id) if progress.file_id else None
     return ResumableState(
         upload_id=progress.upload_id,
@@ -288,6 +288,7 @@ async def append(
     client: ClientDep,
     actor: ActorDep,
     audit: AuditDep,
+    base: BaseUrlDep,
 ) -> Response:
     protocol.require_version(request.headers)
     require(actor, Permission.upload)
@@ -297,7 +298,7 @@ async def append(
         raise BadRequest("Send Upload-Offset: where these bytes go in the upload.")
     progress = await _append(request, state, client, actor, audit, upload_id, offset)
     await _finished(progress, audit, state)
-    return Response(status_code=204, headers=_headers(progress, _base(state, request)))
+    return Response(status_code=204, headers=_headers(progress, base))
 
 
 async def _append(

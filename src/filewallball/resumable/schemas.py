@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filewallball.docs import MAXIMUM_SETTING
+from filewallball.openapi import MAXIMUM_SETTING
 
 _FILE = "3f1c2b9e-8d4a-4f7e-9a1b-2c3d4e5f6a7b"
 EXAMPLE: dict[str, Any] = {

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, StateDep
 from filewallball.errors import AUTH, BadRequest, problem_response
+from filewallball.iso_dates import IsoDate
 from filewallball.stats import service
-from filewallball.stats.schemas import IsoDate, Stats, Summary
+from filewallball.stats.schemas import Stats, Summary
 
 router = APIRouter(tags=["statistics"])
 MAX_DAYS = 366

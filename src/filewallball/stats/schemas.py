@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_text(value: Any) -> Any:
-    """Refuse what pydantic would otherwise take for a day: a number of seconds since 1970."""
-    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
-        raise ValueError("must be a date as YYYY-MM-DD")
-    return value
-
-
-IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Totals(BaseModel):
