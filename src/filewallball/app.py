@@ -25,13 +25,7 @@ from filewallball.cache import create_cache
 from filewallball.categories.router import router as categories_router
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
-from filewallball.errors import (
-    Forbidden,
-    Unauthorized,
-    UnexpectedErrors,
-    install_error_handlers,
-    problem_response,
-)
+from filewallball.errors import Forbidden, Unauthorized
 from filewallball.files import service as files_service
 from filewallball.files import sweep
 from filewallball.files.activity import ActivityWriter
@@ -46,6 +40,7 @@ from filewallball.images.router import router as images_router
 from filewallball.jobs.wakeup import LocalWakeup, RedisWakeup, Wakeup
 from filewallball.jobs.worker import Worker
 from filewallball.log import configure_logging
+from filewallball.problems import UnexpectedErrors, install_error_handlers, problem_response
 from filewallball.request_context import RequestContextMiddleware
 from filewallball.resumable import protocol as tus
 from filewallball.resumable.locks import create_locks

@@ -11,8 +11,8 @@ from starlette.middleware import cors
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from filewallball.errors import problem
 from filewallball.openapi import DOCS_PAGES
+from filewallball.problems import problem
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)

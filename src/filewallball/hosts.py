@@ -9,7 +9,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from filewallball.access.guard import PROBES
-from filewallball.errors import problem
+from filewallball.problems import problem
 from filewallball.settings import ANY_HOST
 
 _NAME = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\]")

@@ -73,7 +73,8 @@ async def test_extension_rules_are_set_by_admins(client_for: ClientFor) -> None:
     assert new.json()["category"] == "other"
     assert (await admin.post("/upload", files={"file": ("a.xyz", b"1")})).status_code == 415
     bad = await admin.put("/admin/extensions/a.b", json={"is_allowed": False})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
     # Refused as invalid, never failed as an error by the database.
     huge = await admin.put("/admin/extensions/csv", json={"max_file_size": 2**63})  # over a BIGINT
     assert huge.status_code == 422

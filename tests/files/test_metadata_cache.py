@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from filewallball.access import keys
 from filewallball.access.roles import Role
 from filewallball.files import service
+from tests.conftest import change
 from tests.test_metrics import sample
 
 pytestmark = pytest.mark.anyio
@@ -104,3 +106,24 @@ async def test_while_a_change_is_under_way_readers_cache_nothing(
     _, hits, misses = await reads(http, file, 3)
 
     assert (hits, misses) == (0, 3)
+
+
+async def test_a_file_deleted_behind_the_cache_cannot_be_changed(
+    paused: FastAPI, http: httpx.AsyncClient, database: Engine
+) -> None:
+    async with paused.state.fwb.sessions() as session:
+        owner = {
+            "Authorization": f"Bearer {(await keys.issue(session, 'o', Role.uploader)).secret}"
+        }
+        await session.commit()
+    file = await upload(http, **owner)
+    await reads(http, file, 2)  # cached
+    # Deleted where the cache cannot see it: another replica whose cache is not shared.
+    await change(database, f"UPDATE files SET is_deleted = 1 WHERE file_uuid = '{file['file_id']}'")
+
+    refused = await http.patch(file["info_url"], json={"is_public": False}, headers=owner)
+
+    assert refused.status_code == 404
+    assert refused.headers["content-type"] == "application/problem+json"
+    # And the cache no longer shows it.
+    assert (await http.get(file["info_url"], headers=owner)).status_code == 404

@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse
 
 from filewallball.access.models import AuditLog
 from filewallball.db import transaction
-from filewallball.errors import FileWallBallError, problem_for
+from filewallball.errors import FileWallBallError
+from filewallball.problems import problem_for
 
 log = structlog.get_logger("filewallball.audit")
 

@@ -21,8 +21,8 @@ from filewallball.access.network import client_address, client_bucket
 from filewallball.access.ratelimit import LimiterUnavailable, RouteClass
 from filewallball.access.roles import Actor, Role, key_required
 from filewallball.deps import AppState
-from filewallball.errors import problem, problem_for
 from filewallball.openapi import ASSET_PATHS, DOCS_PAGES
+from filewallball.problems import problem, problem_for
 
 log = structlog.get_logger("filewallball.access")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from filewallball.access.roles import Actor, Permission, require
 from filewallball.admin import repository, service
@@ -22,8 +22,8 @@ from filewallball.admin.schemas import (
 from filewallball.categories import service as categories_service
 from filewallball.categories.schemas import Category, CategoryRequest
 from filewallball.deps import ActorDep, AuditDep, SessionDep, StateDep
-from filewallball.errors import FILE_NOT_FOUND, Responses, problem_response
 from filewallball.iso_dates import IsoDateTime
+from filewallball.problems import FILE_NOT_FOUND, Responses, problem_response
 
 
 async def admin_only(actor: ActorDep) -> Actor:
@@ -32,6 +32,9 @@ async def admin_only(actor: ActorDep) -> Actor:
 
 
 AdminDep = Annotated[Actor, Depends(admin_only)]
+# What the service keeps of a name (leading dots dropped, lower-cased) must be 1 to 20 ASCII
+# letters and digits: said in the document, so a name outside it is refused as any parameter.
+EXTENSION_PATTERN = r"^\.*[A-Za-z0-9]{1,20}$"
 KEY_NOT_FOUND: Responses = {404: problem_response(404, "No API key has this id.")}
 ADMIN_ERRORS: Responses = {
     401: problem_response(401, "A valid API key is required."),
@@ -164,12 +167,15 @@ async def put_setting(
         "and its files, to another `category`."
     ),
     responses={
-        400: problem_response(400, "An extension is 1 to 20 letters and digits."),
         404: problem_response(404, "No category is called 'designs'; see GET /categories."),
     },
 )
 async def put_extension(
-    extension: str, rule: ExtensionRule, session: SessionDep, actor: AdminDep, audit: AuditDep
+    extension: Annotated[str, Path(pattern=EXTENSION_PATTERN)],
+    rule: ExtensionRule,
+    session: SessionDep,
+    actor: AdminDep,
+    audit: AuditDep,
 ) -> ExtensionInfo:
     return await service.set_extension_rule(session, audit, extension, rule)
 

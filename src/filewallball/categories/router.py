@@ -8,7 +8,7 @@ from filewallball.access.roles import Permission, require
 from filewallball.categories import service
 from filewallball.categories.schemas import Category
 from filewallball.deps import ActorDep, SessionDep
-from filewallball.errors import AUTH
+from filewallball.problems import AUTH
 
 router = APIRouter(tags=["categories"])
 

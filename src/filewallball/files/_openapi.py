@@ -7,7 +7,10 @@ from typing import Any
 
 from fastapi import Response
 
-from filewallball.errors import (
+from filewallball.files.schemas import UPLOAD_EXAMPLES
+from filewallball.files.visibility import TEXT_SCHEMA
+from filewallball.openapi import MAXIMUM_SETTING
+from filewallball.problems import (
     AUTH,
     DATABASE_DOWN,
     FILE_NOT_FOUND,
@@ -15,9 +18,6 @@ from filewallball.errors import (
     Responses,
     problem_response,
 )
-from filewallball.files.schemas import UPLOAD_EXAMPLES
-from filewallball.files.visibility import TEXT_SCHEMA
-from filewallball.openapi import MAXIMUM_SETTING
 from filewallball.tag_names import MAX_TAG_LENGTH, MAX_TAGS
 
 EXPIRY_LIMIT: dict[str, Any] = {MAXIMUM_SETTING: "max_expires_in"}

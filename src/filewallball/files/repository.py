@@ -234,11 +234,16 @@ async def touch(session: AsyncSession, file_id: int) -> None:
     await session.execute(update(File).where(File.id == file_id).values(updated_at=utcnow()))
 
 
-async def change(session: AsyncSession, file_id: int, **values: Any) -> datetime:
-    """Change the file's metadata; when it changed."""
+async def change(session: AsyncSession, file_id: int, **values: Any) -> datetime | None:
+    """Change a live file's metadata; when it changed, or None if it is deleted: the cache
+    that found it may be a moment behind the database, which decides."""
     now = utcnow()
-    await session.execute(update(File).where(File.id == file_id).values(**values, updated_at=now))
-    return now
+    changed = await session.execute(
+        update(File)
+        .where(File.id == file_id, File.is_deleted == false())
+        .values(**values, updated_at=now)
+    )
+    return now if changed.rowcount else None
 
 
 async def set_md5(session: AsyncSession, file_id: int, md5: str) -> None:

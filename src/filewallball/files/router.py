@@ -15,7 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, AuditDep, BaseUrlDep, ClientDep, SessionDep, StateDep
-from filewallball.errors import AUTH, DATABASE_DOWN, FILE_NOT_FOUND, GONE, BadRequest, MalwareFound
+from filewallball.errors import BadRequest, MalwareFound
 from filewallball.files import digests, repository, service
 from filewallball.files._openapi import (
     CHANGE_RESPONSES,
@@ -41,6 +41,7 @@ from filewallball.files.upload import multipart, raw
 from filewallball.files.upload.pipeline import Upload
 from filewallball.files.upload.recording import Received
 from filewallball.files.visibility import ACCEPTED, TEXT_SCHEMA, parse_is_public
+from filewallball.problems import AUTH, DATABASE_DOWN, FILE_NOT_FOUND, GONE
 from filewallball.tag_names import MAX_TAGS, normalise_tags
 
 router = APIRouter(tags=["files"])

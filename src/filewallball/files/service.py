@@ -380,6 +380,9 @@ async def change_file(
         raise BadRequest("Send is_public, expires_in or max_downloads.")
     await hold(cache, stored.file_id)
     updated_at = await repository.change(session, stored.id, **values)
+    if updated_at is None:
+        await forget(cache, stored.file_id)  # it showed a file deleted meanwhile
+        raise NotFound("No file has this id.")
     after_commit(session, lambda: forget(cache, stored.file_id))
     shown = {key: value for key, value in values.items() if key != "downloads_granted"}
     return stored.model_copy(update={**shown, "updated_at": updated_at}), shown

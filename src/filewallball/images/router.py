@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from filewallball.deps import ActorDep, StateDep
-from filewallball.errors import AUTH, FILE_NOT_FOUND, GONE, problem_response
 from filewallball.files.download import DOWNLOAD_CSP
 from filewallball.images import service
+from filewallball.problems import AUTH, FILE_NOT_FOUND, GONE, problem_response
 
 router = APIRouter(tags=["images"])
 

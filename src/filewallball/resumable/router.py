@@ -13,17 +13,11 @@ from fastapi.routing import APIRoute
 from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, AuditDep, BaseUrlDep, ClientDep, StateDep
-from filewallball.errors import (
-    AUTH,
-    BadRequest,
-    FileWallBallError,
-    MalwareFound,
-    NotFound,
-    problem_response,
-)
+from filewallball.errors import BadRequest, FileWallBallError, MalwareFound, NotFound
 from filewallball.files import service as files_service
 from filewallball.files.upload.pipeline import arriving
 from filewallball.files.visibility import parse_is_public
+from filewallball.problems import AUTH, problem_response
 from filewallball.resumable import protocol
 from filewallball.resumable.schemas import (
     CHUNK_BODY,

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 
 from filewallball.access.roles import Permission, require
 from filewallball.deps import ActorDep, StateDep
-from filewallball.errors import AUTH, BadRequest, problem_response
+from filewallball.errors import BadRequest
 from filewallball.iso_dates import IsoDate
+from filewallball.problems import AUTH, problem_response
 from filewallball.stats import service
 from filewallball.stats.schemas import Stats, Summary
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from filewallball.deps import ActorDep, AuditDep, SessionDep, StateDep
-from filewallball.errors import AUTH, FILE_NOT_FOUND
+from filewallball.problems import AUTH, FILE_NOT_FOUND
 from filewallball.tag_names import MAX_TAG_LENGTH, MAX_TAGS
 from filewallball.tags import service
 from filewallball.tags.schemas import TagCount, TagList, TagName

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from filewallball.deps import ActorDep, ClientDep, StateDep
+from filewallball.deps import ActorDep, BaseUrlDep, ClientDep, StateDep
 from filewallball.errors import Gone, NotFound
 from filewallball.files import service as files_service
 from filewallball.web import qr, share
@@ -34,10 +34,6 @@ EXPIRY_CHOICES = (
 )
 
 
-def _base(state: StateDep, request: Request) -> str:
-    return str(state.settings.base_url or request.base_url)
-
-
 @router.get("/", response_class=HTMLResponse)
 async def upload_page(request: Request, state: StateDep) -> HTMLResponse:
     settings = state.settings
@@ -59,7 +55,12 @@ async def browse_page(request: Request) -> HTMLResponse:
 
 @router.get("/s/{file_id}", response_class=HTMLResponse)
 async def share_page(
-    file_id: str, request: Request, state: StateDep, actor: ActorDep, client: ClientDep
+    file_id: str,
+    request: Request,
+    state: StateDep,
+    actor: ActorDep,
+    client: ClientDep,
+    base: BaseUrlDep,
 ) -> HTMLResponse:
     if actor.role is None:
         # Where anonymous visitors may read nothing, a page shows nothing either: a page load
@@ -78,16 +79,14 @@ async def share_page(
         "share.html",
         shared=shared,
         file=stored,
-        links=files_service.links(_base(state, request), stored.file_id),
+        links=files_service.links(base, stored.file_id),
     )
 
 
 @router.get("/s/{file_id}/qr.svg")
-async def share_qr(file_id: str, request: Request, state: StateDep) -> Response:
+async def share_qr(file_id: str, base: BaseUrlDep) -> Response:
     """Only the link, drawn: it tells nothing of the file, so it needs no look-up."""
-    share_url = files_service.links(
-        _base(state, request), files_service.canonical_id(file_id)
-    ).share_url
+    share_url = files_service.links(base, files_service.canonical_id(file_id)).share_url
     return Response(qr.svg(share_url), media_type="image/svg+xml", headers=QR_CACHING)
 
 
