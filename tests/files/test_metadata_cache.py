@@ -39,6 +39,15 @@ async def reads(
     return answers, hits_after - hits, misses_after - misses
 
 
+@pytest.fixture
+async def owner(paused: FastAPI) -> dict[str, str]:
+    """The headers of an uploader's key."""
+    async with paused.state.fwb.sessions() as session:
+        issued = await keys.issue(session, "o", Role.uploader)
+        await session.commit()
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
 async def upload(http: httpx.AsyncClient, **headers: str) -> dict[str, Any]:
     response = await http.post("/upload", files={"file": ("a.txt", b"hello")}, headers=headers)
     assert response.status_code == 201, response.text
@@ -60,13 +69,8 @@ async def test_a_new_file_is_cached_again_once_its_background_jobs_are_done(
 
 
 async def test_after_a_change_the_next_reader_caches_the_new_metadata(
-    paused: FastAPI, http: httpx.AsyncClient
+    http: httpx.AsyncClient, owner: dict[str, str]
 ) -> None:
-    async with paused.state.fwb.sessions() as session:
-        owner = {
-            "Authorization": f"Bearer {(await keys.issue(session, 'o', Role.uploader)).secret}"
-        }
-        await session.commit()
     file = await upload(http, **owner)
     await reads(http, file, 2)
     changed = await http.put(
@@ -109,13 +113,8 @@ async def test_while_a_change_is_under_way_readers_cache_nothing(
 
 
 async def test_a_file_deleted_behind_the_cache_cannot_be_changed(
-    paused: FastAPI, http: httpx.AsyncClient, database: Engine
+    http: httpx.AsyncClient, owner: dict[str, str], database: Engine
 ) -> None:
-    async with paused.state.fwb.sessions() as session:
-        owner = {
-            "Authorization": f"Bearer {(await keys.issue(session, 'o', Role.uploader)).secret}"
-        }
-        await session.commit()
     file = await upload(http, **owner)
     await reads(http, file, 2)  # cached
     # Deleted where the cache cannot see it: another replica whose cache is not shared.
