@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    CursorResult,
     Executable,
     Table,
     bindparam,
@@ -243,6 +244,7 @@ async def change(session: AsyncSession, file_id: int, **values: Any) -> datetime
         .where(File.id == file_id, File.is_deleted == false())
         .values(**values, updated_at=now)
     )
+    assert isinstance(changed, CursorResult)
     return now if changed.rowcount else None
 
 
