@@ -262,7 +262,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     # Routes are matched in order, one after another: the most requested come first.
     app.include_router(health.router)
-    app.include_router(docs.router)
     app.include_router(files_router)
     app.include_router(resumable_router)
     app.include_router(images_router)
@@ -271,4 +270,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats_router)
     app.include_router(admin_router)
     app.include_router(web_router)  # the pages for people; not in the API's schema
+    app.include_router(docs.router)
     return app

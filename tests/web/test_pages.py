@@ -185,13 +185,17 @@ async def test_only_a_small_image_waiting_for_its_thumbnail_is_shown_whole(
         assert preview_of(html, file_id) == expected, file_id
 
 
-async def test_the_share_page_calls_the_download_limit_a_limit(client: httpx.AsyncClient) -> None:
+async def test_the_share_page_says_how_many_downloads_are_left(client: httpx.AsyncClient) -> None:
     answer = await client.post(
         "/upload", files={"file": ("a.txt", b"a")}, data={"max_downloads": "3"}
     )
+    assert (await client.get(answer.json()["download_url"])).status_code == 200
     page = f"/s/{answer.json()['file_id']}"
-    assert "<dt>Download limit</dt><dd>3</dd>" in (await client.get(f"{page}?lang=en")).text
-    assert "<dt>다운로드 한도</dt><dd>3</dd>" in (await client.get(f"{page}?lang=ko")).text
+    assert "<dt>Downloads left</dt><dd>2 of 3</dd>" in (await client.get(f"{page}?lang=en")).text
+    assert "<dt>남은 다운로드</dt><dd>3회 중 2회</dd>" in (await client.get(f"{page}?lang=ko")).text
+    unlimited = await client.post("/upload", files={"file": ("b.txt", b"b")})
+    shown = (await client.get(f"/s/{unlimited.json()['file_id']}?lang=en")).text
+    assert "<dt>Downloads left</dt>" not in shown
 
 
 async def test_the_qr_code_is_an_svg_of_the_share_link(client: httpx.AsyncClient) -> None:

@@ -57,16 +57,18 @@ def require_unexpired(stored: StoredFile) -> None:
         raise Gone("This link has expired.")
 
 
-async def require_available(reader: Reader, stored: StoredFile) -> None:
-    """Gone when the file expired or its downloads are used up."""
+async def require_available(reader: Reader, stored: StoredFile) -> int | None:
+    """Gone when the file expired or its downloads are used up; else how many downloads are
+    left (None: the link has no limit)."""
     require_unexpired(stored)
-    if stored.max_downloads is not None:
-        async with reading(reader) as session:
-            granted = await session.scalar(
-                select(File.downloads_granted).where(File.id == stored.id)
-            )
-        if (granted or 0) >= stored.max_downloads:
-            raise Gone("This link's downloads are used up.")
+    if stored.max_downloads is None:
+        return None
+    async with reading(reader) as session:
+        granted = await session.scalar(select(File.downloads_granted).where(File.id == stored.id))
+    left = stored.max_downloads - (granted or 0)
+    if left <= 0:
+        raise Gone("This link's downloads are used up.")
+    return left
 
 
 async def grant_download(sessions: async_sessionmaker[AsyncSession], stored: StoredFile) -> None:

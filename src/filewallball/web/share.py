@@ -24,28 +24,38 @@ PreviewKind = Literal["thumbnail", "image", "text", "none"]
 
 
 @dataclass(frozen=True, slots=True)
-class Shared:
-    file: StoredFile
-    preview: PreviewKind
+class Preview:
+    kind: PreviewKind
     text: str | None = None
     truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    file: StoredFile
+    preview: Preview
+    downloads_left: int | None  # None: the link has no download limit
 
 
 async def shared_file(state: AppState, file_id: str, actor: Actor, client: Client) -> Shared:
     """The file behind a share link, or the API's own NotFound (unknown, deleted, another's
     private file) or Gone (expired, downloads used up)."""
     stored = await files_service.find_file(state.sessions, state.cache, file_id, actor)
-    await retention.require_available(state.sessions, stored)
+    left = await retention.require_available(state.sessions, stored)
+    return Shared(stored, await _preview(state, stored, actor, client), left)
+
+
+async def _preview(state: AppState, stored: StoredFile, actor: Actor, client: Client) -> Preview:
     if stored.thumbnail_status == "ready":
-        return Shared(stored, "thumbnail")
+        return Preview("thumbnail")
     if is_raster(stored.mime_type):
         # /view serves raster images only, in a sandbox: safe for an <img> until the
         # thumbnail is made.
         waiting = stored.thumbnail_status == "pending"
         small = stored.size <= ORIGINAL_PREVIEW_BYTES
-        return Shared(stored, "image" if waiting and small else "none")
+        return Preview("image" if waiting and small else "none")
     if not is_textual(stored.mime_type):
-        return Shared(stored, "none")
+        return Preview("none")
     preview = await files_service.preview(
         state.sessions,
         state.cache,
@@ -57,4 +67,4 @@ async def shared_file(state: AppState, file_id: str, actor: Actor, client: Clien
         min(TEXT_PREVIEW_BYTES, state.settings.preview_max_bytes),
     )
     assert isinstance(preview, files_service.TextPreview)  # a textual type, checked above
-    return Shared(stored, "text", preview.text, preview.truncated)
+    return Preview("text", preview.text, preview.truncated)
