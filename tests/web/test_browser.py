@@ -157,10 +157,12 @@ def test_a_large_upload_paused_then_cut_off_resumes_where_it_stopped(
     before_reload = len(offsets)
     page.set_input_files("#picker", str(source))
     expect(page.locator(".upload")).to_have_class(re.compile("finished"), timeout=30_000)
-    assert offsets[before_reload][1] >= 5 * MiB
     statuses = page.evaluate("statuses")
-    resumed = f"Resuming from {offsets[before_reload][1] / MiB:.1f} MiB"
-    assert resumed in statuses, statuses
+    # The offset the server had (a request of the closed tab may still be counted after the
+    # reload, so the page's own words say where it resumed), and a chunk sent from there.
+    resumed = [float(m[1]) for s in statuses if (m := re.fullmatch(r"Resuming from (.+) MiB", s))]
+    assert resumed and 5 <= resumed[0] < 10, statuses
+    assert any(abs(offset / MiB - resumed[0]) < 0.05 for _, offset in offsets[before_reload:])
     # The speed counts only what this page sent, not what the server already had.
     speeds = [speed_of(status) for status in statuses if status.endswith("/s")]
     assert speeds and max(speeds) < 4 * 4 * MiB, statuses
