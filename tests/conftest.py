@@ -391,6 +391,19 @@ def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(timeout=20)
 
 
+def issue_key(database_url: str, role: str, name: str = "test") -> str:
+    """A new API key from the operator's command, as an admin hands one out."""
+    created = subprocess.run(
+        [sys.executable, "-m", "filewallball", "keys", "create", "--name", name, "--role", role],
+        env={**os.environ, "FWB_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return next(line.split()[-1] for line in created.stdout.splitlines() if line.startswith("key:"))
+
+
 async def run_cli(
     settings: Settings, *arguments: str, **env: str
 ) -> subprocess.CompletedProcess[str]:

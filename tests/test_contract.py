@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Backend
+from tests.conftest import Backend, issue_key
 from tests.test_server import start_server
 
 pytestmark = [pytest.mark.server]
@@ -91,22 +91,6 @@ checks.missing_required_header.expected-statuses = ["400", "401", "403", "412", 
 """
 
 
-def _admin_key(backend: Backend) -> str:
-    created = subprocess.run(
-        [
-            sys.executable,
-            *("-m", "filewallball", "keys", "create"),
-            *("--name", "contract", "--role", "admin"),
-        ],
-        env={"FWB_DATABASE_URL": backend.database_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return created.stdout.rsplit("key:", 1)[1].strip()
-
-
 def _schemathesis(url: str, config: Path, cwd: Path, *headers: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run"]
@@ -134,7 +118,7 @@ def test_generated_requests_keep_the_whole_openapi_contract(
     server = start_server(clean_backend, storage_dir, tmp_path)  # rate limits off
     runs: dict[str, subprocess.Popen[str]] = {}
     try:
-        key = _admin_key(clean_backend)
+        key = issue_key(clean_backend.database_url, "admin", name="contract")
         # Seed a few files so that reads and downloads have something to find.
         for name, body in [("a.txt", b"hello"), ("p.png", b"\x89PNG\r\n\x1a\n" + bytes(40))]:
             httpx.post(f"{server.url}/upload", files={"file": (name, body)}).raise_for_status()

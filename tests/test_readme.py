@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.conftest import Backend
+from tests.conftest import Backend, issue_key
 from tests.test_server import start_server
 
 pytestmark = [pytest.mark.server]
@@ -405,30 +405,10 @@ def test_the_python_resumable_upload_example_runs_as_written(
         r"```python\n(.*?)```", _section(README.read_text(), "Resumable uploads"), re.S
     )
     assert block is not None
-    environment = {name: value for name, value in os.environ.items() if "FWB_" not in name}
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "filewallball",
-            "keys",
-            "create",
-            "--name",
-            "t",
-            "--role",
-            "uploader",
-        ],
-        cwd=folder,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = re.search(r"^key: +(fwb_\S+)$", created.stdout, re.MULTILINE)
-    assert key is not None
+    key = issue_key(f"sqlite:///{folder / 'data' / 'filewallball.db'}", "uploader")
     video = os.urandom(9 * 1024 * 1024)  # two chunks of the example's 8 MiB
     (folder / "holiday.mp4").write_bytes(video)
-    script = f"key = {key.group(1)!r}\n" + block.group(1).replace(README_SERVER, url)
+    script = f"key = {key!r}\n" + block.group(1).replace(README_SERVER, url)
     ran = subprocess.run(
         [sys.executable, "-c", script], cwd=folder, capture_output=True, text=True, timeout=120
     )

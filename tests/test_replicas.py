@@ -10,8 +10,6 @@ import hashlib
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from redis import Redis
 from sqlalchemy import Engine, text
 
 from filewallball.settings import Settings
-from tests.conftest import S3_BUCKET, Backend, blob_keys, count_rows, on_storage
+from tests.conftest import S3_BUCKET, Backend, blob_keys, count_rows, issue_key, on_storage
 from tests.images.test_thumbnails import jpeg
 from tests.test_metrics import sample
 from tests.test_server import LiveServer, start_server
@@ -74,19 +72,6 @@ def as_client(address: str, **headers: str) -> dict[str, str]:
     return {"X-Forwarded-For": address, **headers}
 
 
-def issue_key(backend: Backend, role: str) -> str:
-    created = subprocess.run(
-        [sys.executable, "-m", "filewallball", "keys", "create", "--name", role, "--role", role],
-        env={**os.environ, "FWB_DATABASE_URL": backend.database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    lines = dict(line.split(":", 1) for line in created.stdout.splitlines())
-    return lines["key"].strip()
-
-
 def upload(server: LiveServer, content: bytes, name: str = "a.txt", **headers: str) -> Any:
     return httpx.post(
         f"{server.url}/upload", files={"file": (name, content)}, headers=headers, timeout=30
@@ -120,8 +105,8 @@ def test_three_replicas_act_as_one_service(
     replicas: list[LiveServer], clean_backend: Backend, database: Engine
 ) -> None:
     a, b, c = replicas
-    owner = {"Authorization": f"Bearer {issue_key(clean_backend, 'uploader')}"}
-    admin = {"Authorization": f"Bearer {issue_key(clean_backend, 'admin')}"}
+    owner = {"Authorization": f"Bearer {issue_key(clean_backend.database_url, 'uploader')}"}
+    admin = {"Authorization": f"Bearer {issue_key(clean_backend.database_url, 'admin')}"}
     successes = 0
 
     # An upload through A is readable through B and C at once.

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,29 +79,6 @@ def site(
     live = start_server(backend, folder / "blobs", folder, FWB_MAX_FILE_SIZE=str(MAX_FILE_SIZE))
     yield live
     live.stop()
-
-
-def issue_key(live: LiveServer, role: str = "uploader") -> str:
-    """A new API key from the operator's command, as an admin would hand one out."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "filewallball",
-            "keys",
-            "create",
-            "--name",
-            "browser",
-            "--role",
-            role,
-        ],
-        env={**os.environ, "FWB_DATABASE_URL": live.settings.database_url},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return next(line.split()[-1] for line in done.stdout.splitlines() if line.startswith("key:"))
 
 
 def until(condition: Callable[[], object], timeout: float = 20.0) -> None:

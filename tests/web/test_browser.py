@@ -16,8 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.conftest import issue_key
 from tests.test_server import LiveServer, MiB
-from tests.web.conftest import MAX_FILE_SIZE, NewContext, issue_key, until
+from tests.web.conftest import MAX_FILE_SIZE, NewContext, until
 
 pytestmark = [
     pytest.mark.server,
@@ -258,7 +259,7 @@ def test_refused_files_say_why_in_words_beside_them(
 def test_with_a_key_a_visitor_tags_and_deletes_files_from_the_list(
     site: LiveServer, page: Page, tmp_path: Path
 ) -> None:
-    key = issue_key(site)
+    key = issue_key(site.settings.database_url, "uploader", name="browser")
     page.goto(f"{site.url}/")
     page.click("#key-panel summary")
     page.fill("#api-key", key)
