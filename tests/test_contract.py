@@ -30,13 +30,6 @@ CONFIG = """
 # RFC 9110: a server ignores headers (and we ignore query parameters) it does not know.
 allow-extra-parameters = false
 
-[checks.use_after_free]
-# Off. Its upload-delete-PATCH sequence found that a PATCH could change a file deleted behind
-# the cache (mended; tests/files/test_metadata_cache.py). Since then one run in about a dozen
-# has read a deleted file back with a GET at once after the delete, while the anonymous run
-# shared the server: neither direct races nor runs of this check alone reproduce it.
-enabled = false
-
 [checks.positive_data_acceptance]
 # 410: a link expires with time or used-up downloads, state a request cannot show. 5xx is
 # listed only so that this check does not report a server error a second time: the check
@@ -76,6 +69,13 @@ include-name = "POST /files/{file_id}/tags"
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "400", "401", "403", "404", "409", "410", "429", "5xx",
 ]
+
+[[operations]]
+# An admin's restore brings a deleted file back, which the use-after-free check takes for a
+# deleted file still answering (it knows of re-creation only by a POST to the same path). Left
+# out of the stateful sequences; the other phases still call it.
+include-name = "POST /admin/files/{file_id}/restore"
+phases.stateful.enabled = false
 
 [[operations]]
 # A network rule must be CIDR, which no JSON Schema format names.
