@@ -78,6 +78,12 @@ def upload(server: LiveServer, content: bytes, name: str = "a.txt", **headers: s
     )
 
 
+def listed(server: LiveServer, **headers: str) -> list[str]:
+    answer = httpx.get(f"{server.url}/files", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return [item["file_id"] for item in answer.json()["items"]]
+
+
 def eventually(check: Callable[[], bool], seconds: float = 15) -> bool:
     deadline = time.monotonic() + seconds
     while not check():
@@ -109,7 +115,10 @@ def test_three_replicas_act_as_one_service(
     admin = {"Authorization": f"Bearer {issue_key(clean_backend.database_url, 'admin')}"}
     successes = 0
 
-    # An upload through A is readable through B and C at once.
+    # An upload through A is readable through B and C at once, in their lists too, though
+    # each keeps the page it just answered for a second.
+    for server in (b, c):
+        assert listed(server) == []
     content = os.urandom(200_000)
     created = upload(a, content, **as_client("198.51.100.1", **owner))
     assert created.status_code == 201, created.text
@@ -119,6 +128,7 @@ def test_three_replicas_act_as_one_service(
         download = httpx.get(f"{server.url}/download/{file['file_id']}")
         assert download.status_code == 200
         assert hashlib.sha256(download.content).hexdigest() == file["sha256"]
+        assert listed(server) == [file["file_id"]]
 
     # Tags and visibility changed through B hold on A and C at once.
     tagged = httpx.put(
@@ -134,6 +144,7 @@ def test_three_replicas_act_as_one_service(
     for server in (a, c):
         assert httpx.get(f"{server.url}/files/{file['file_id']}").status_code == 404
         assert httpx.get(f"{server.url}/files/{file['file_id']}", headers=owner).status_code == 200
+        assert listed(server) == [] and listed(server, **owner) == [file["file_id"]]
 
     # A delete through C is a 404 on A and B at once.
     gone = httpx.delete(f"{c.url}/files/{file['file_id']}", headers=owner)
@@ -142,6 +153,7 @@ def test_three_replicas_act_as_one_service(
         assert (
             httpx.get(f"{server.url}/download/{file['file_id']}", headers=owner).status_code == 404
         )
+        assert listed(server, **owner) == []
 
     # A network rule set through A holds on B and C (each reloads the rules within 0.2 s).
     denied = httpx.put(

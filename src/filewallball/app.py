@@ -30,6 +30,7 @@ from filewallball.files import service as files_service
 from filewallball.files import sweep
 from filewallball.files.activity import ActivityWriter
 from filewallball.files.digests import DIGEST_REQUEST_HEADERS
+from filewallball.files.listings import Listings
 from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.gauges import Gauges
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await storage.open()  # first: a storage that cannot open leaves nothing else to undo
         engine = create_engine(settings)
         sessions = create_sessionmaker(engine)
+        cache = create_cache(settings)
         scanner = (
             Scanner(settings.clamav_address, settings.clamav_timeout)
             if settings.clamav_address
@@ -140,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads = Pipeline(
             sessions,
             storage,
+            cache,
             max_file_size=settings.max_file_size,
             idle_timeout=settings.upload_idle_timeout,
             scanner=scanner,
@@ -151,7 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine=engine,
             sessions=sessions,
             storage=storage,
-            cache=create_cache(settings),
+            cache=cache,
+            listings=Listings(cache),
             jobs=Worker(
                 sessions,
                 _wakeup(settings),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from filewallball.access.policy import PolicySource
     from filewallball.access.ratelimit import RateLimiter
     from filewallball.files.activity import ActivityWriter
+    from filewallball.files.listings import Listings
     from filewallball.files.upload.pipeline import Pipeline
     from filewallball.gauges import Gauges
     from filewallball.resumable.service import Resumables
@@ -44,6 +45,7 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     storage: Storage
     cache: Cache
+    listings: Listings
     jobs: Worker
     auditor: Auditor
     policy: PolicySource

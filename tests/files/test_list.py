@@ -1,10 +1,21 @@
-"""GET /files: newest first, paginated, filtered; deleted files never appear."""
+"""GET /files: newest first, paginated, filtered; deleted files never appear; a write shows in
+every list at once, though each process keeps a page for a second."""
 
 from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
+from filewallball.access.roles import Role
+from filewallball.cache.memory import MemoryCache
+from filewallball.cache.passthrough import PassThroughCache
+from filewallball.db import utcnow
+from filewallball.files.listings import Listings, lists_changed
+from tests.conftest import ClientFor
 from tests.files.conftest import Uploader
 
 pytestmark = pytest.mark.anyio
@@ -95,3 +106,91 @@ async def test_deleted_files_never_appear(client: httpx.AsyncClient, uploaded: U
     assert [item["file_id"] for item in body["items"]] == [kept["file_id"]]
     assert body["total"] == 1
     assert (await client.get("/files", params={"tag": "x"})).json()["total"] == 0
+
+
+def listed(body: dict[str, Any]) -> list[str]:
+    return [item["filename"] for item in body["items"]]
+
+
+async def test_a_list_shows_every_write_at_once(client_for: ClientFor) -> None:
+    # Each process keeps a page for a second; every write must reach it all the same.
+    owner, visitor = await client_for(Role.uploader), await client_for(None)
+
+    async def shown(**params: object) -> list[str]:
+        return listed((await visitor.get("/files", params=params)).json())
+
+    assert await shown() == []
+    first = (await owner.post("/upload", files={"file": ("one.txt", b"1")})).json()
+    assert await shown() == ["one.txt"]
+    await owner.post("/upload", files={"file": ("two.txt", b"2")})
+    assert await shown() == ["two.txt", "one.txt"]
+
+    assert await shown(tag="kept") == []
+    await owner.put(f"/files/{first['file_id']}/tags", json={"tags": ["kept"]})
+    assert await shown(tag="kept") == ["one.txt"]
+
+    await owner.patch(f"/files/{first['file_id']}", json={"is_public": False})
+    assert await shown() == ["two.txt"]
+    assert listed((await owner.get("/files")).json()) == ["two.txt", "one.txt"]
+
+    limited = await owner.put("/upload/last.txt", params={"max_downloads": 1}, content=b"3")
+    assert await shown() == ["last.txt", "two.txt"]
+    assert (await visitor.get(f"/download/{limited.json()['file_id']}")).status_code == 200
+    assert await shown() == ["two.txt"]
+
+    await owner.delete(f"/files/{first['file_id']}")
+    assert listed((await owner.get("/files")).json()) == ["two.txt"]
+
+
+async def test_clients_that_miss_together_wait_for_one_build() -> None:
+    listings = Listings(MemoryCache(ttl=60))
+    builds = 0
+
+    async def build() -> tuple[bytes, None]:
+        nonlocal builds
+        builds += 1
+        await asyncio.sleep(0.05)
+        return b'{"items": []}', None
+
+    pages = await asyncio.gather(*(listings.page("first", build) for _ in range(20)))
+    assert pages == [b'{"items": []}'] * 20 and builds == 1
+    await listings.page("first", build)
+    assert builds == 1  # kept
+    await lists_changed(MemoryCache(ttl=60))  # another cache: not this process's generation
+    await listings.page("first", build)
+    assert builds == 1
+
+
+async def test_a_kept_page_ends_when_its_first_file_expires() -> None:
+    cache = MemoryCache(ttl=60)
+    listings = Listings(cache)
+    builds = 0
+
+    async def build() -> tuple[bytes, datetime]:
+        nonlocal builds
+        builds += 1
+        return b"{}", utcnow() + timedelta(seconds=0.2)
+
+    await listings.page("first", build)
+    await listings.page("first", build)
+    assert builds == 1
+    await asyncio.sleep(0.3)  # the file expired; a page otherwise lives a second
+    await listings.page("first", build)
+    assert builds == 2
+    await lists_changed(cache)  # a write
+    await listings.page("first", build)
+    assert builds == 3
+
+
+async def test_without_a_cache_shared_by_the_workers_no_page_is_kept() -> None:
+    listings = Listings(PassThroughCache())
+    builds = 0
+
+    async def build() -> tuple[bytes, None]:
+        nonlocal builds
+        builds += 1
+        return b"{}", None
+
+    await listings.page("first", build)
+    await listings.page("first", build)
+    assert builds == 2

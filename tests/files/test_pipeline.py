@@ -56,6 +56,7 @@ def pipeline_of(app: FastAPI, **limits: float) -> Pipeline:
     return Pipeline(
         state.sessions,
         state.storage,
+        state.cache,
         max_file_size=int(limits.get("max_file_size", settings.max_file_size)),
         idle_timeout=limits.get("idle_timeout", settings.upload_idle_timeout),
     )
@@ -182,6 +183,7 @@ async def test_malware_verdict_keeps_nothing(
     scanned = Pipeline(
         pipeline.sessions,
         pipeline.storage,
+        pipeline.cache,
         max_file_size=pipeline.max_file_size,
         idle_timeout=pipeline.idle_timeout,
         scanner=Scanner(clamd, timeout=30),

@@ -22,7 +22,7 @@ import asyncio
 import math
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 
 import anyio
@@ -229,7 +229,11 @@ async def _write(sessions: async_sessionmaker[AsyncSession], batch: list[Event])
 
 
 def _row(event: Event) -> dict[str, object]:
-    row = asdict(event)
-    del row["who"]
-    row.pop("counts", None)
-    return row
+    # Not dataclasses.asdict: it deep-copies every value, datetimes included, for flat rows.
+    return {name: getattr(event, name) for name in _COLUMNS[type(event)]}
+
+
+_COLUMNS = {
+    kind: [f.name for f in fields(kind) if f.name not in {"who", "counts"}]
+    for kind in (View, Download)
+}

@@ -287,7 +287,7 @@ async def view(file_id: str, state: StateDep, client: ClientDep, actor: ActorDep
     responses={**AUTH, **DATABASE_DOWN},
 )
 async def list_files(
-    session: SessionDep,
+    state: StateDep,
     actor: ActorDep,
     base: BaseUrlDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
@@ -301,14 +301,17 @@ async def list_files(
         str | None,
         Query(max_length=255, description="Part of the filename (NFC-normalised, like filenames)."),
     ] = None,
-) -> FilePage:
+) -> Response:
     filters = repository.ListFilter(
         category=category,
         extension=extension.lower().lstrip(".") if extension else None,
         tags=tuple(normalise_tags(tag or [])),
         query=search_text(q) if q else None,
     )
-    return await service.list_files(session, filters, actor, page, size, base)
+    listed = await service.list_files(
+        state.sessions, state.listings, filters, actor, page, size, base
+    )
+    return Response(listed, media_type="application/json")  # already a FilePage's JSON
 
 
 @router.delete(

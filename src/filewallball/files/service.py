@@ -9,6 +9,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
@@ -41,6 +42,7 @@ from filewallball.files.download import (
     content_disposition,
     plan_response,
 )
+from filewallball.files.listings import Listings, lists_changed
 from filewallball.files.models import File
 from filewallball.files.naming import is_raster, is_textual
 from filewallball.files.schemas import FileChange, FileDetails, FileLinks, FilePage, StoredFile
@@ -215,8 +217,10 @@ async def hold(cache: Cache, file_id: str) -> None:
 
 
 async def forget(cache: Cache, file_id: str) -> None:
-    """Once a write to a file is committed: the next reader loads and caches the new metadata."""
+    """Once a write to a file is committed: the next reader loads and caches the new metadata,
+    and no list shows the old."""
     await _mark(cache, file_id, STALE + uuid.uuid4().hex.encode())
+    await lists_changed(cache)
 
 
 def _view(stored: StoredFile, view_type: str, actor: Actor, client: Client) -> View:
@@ -309,19 +313,33 @@ async def preview(
 
 
 async def list_files(
-    session: AsyncSession,
+    reader: Reader,
+    listings: Listings,
     filters: repository.ListFilter,
     actor: Actor,
     page: int,
     size: int,
     base_url: str,
-) -> FilePage:
+) -> bytes:
+    """The page as JSON (a FilePage): kept by this process for a second, see listings.py."""
     require(actor, Permission.read)
     # Admins see everything; others the public files and their own.
     seen_by = None if actor.is_admin else repository.Viewer(actor.key_pk)
-    rows, total = await repository.page_of_files(session, filters, seen_by, page=page, size=size)
-    items = [details(snapshot(row), base_url, row.view_count, row.download_count) for row in rows]
-    return FilePage(items=items, total=total, page=page, size=size, pages=math.ceil(total / size))
+
+    async def build() -> tuple[bytes, datetime | None]:
+        async with reading(reader) as session:
+            rows, total = await repository.page_of_files(
+                session, filters, seen_by, page=page, size=size
+            )
+            items = [
+                details(snapshot(row), base_url, row.view_count, row.download_count) for row in rows
+            ]
+        pages = math.ceil(total / size)
+        listed = FilePage(items=items, total=total, page=page, size=size, pages=pages)
+        expiries = [item.expires_at for item in items if item.expires_at is not None]
+        return listed.model_dump_json().encode(), min(expiries, default=None)
+
+    return await listings.page((seen_by, filters, page, size, base_url), build)
 
 
 def may_manage(stored: StoredFile, actor: Actor, delete_token: str | None = None) -> bool:
@@ -411,6 +429,8 @@ async def download(
         # does not use up another. The grant itself refuses a link whose downloads are gone.
         retention.require_unexpired(stored)
         await retention.grant_download(sessions, stored)
+        if stored.max_downloads is not None:
+            await lists_changed(cache)  # the last download takes the file off every list
     else:
         await retention.require_available(sessions, stored)
     response_headers = {

@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.access.clamav import Scanner
 from filewallball.access.roles import Actor
+from filewallball.cache import Cache
 from filewallball.errors import RequestTimeout, ServiceUnavailable
 from filewallball.files import retention
 from filewallball.files.digests import Expected
+from filewallball.files.listings import lists_changed
 from filewallball.files.upload import accounting, policy, recording
 from filewallball.files.upload.accounting import Attempt
 from filewallball.files.upload.landing import LandedBlob, Landing
@@ -59,6 +61,7 @@ class Pipeline:
 
     sessions: async_sessionmaker[AsyncSession]
     storage: Storage
+    cache: Cache  # where the lists' generation moves when a file is recorded
     max_file_size: int
     idle_timeout: float
     scanner: Scanner | None = None
@@ -155,4 +158,5 @@ class Upload:
             # The content was stored already and the file shares that blob: this copy goes.
             await self._landing.discard()
         accounting.succeeded(self.attempt, received.stored)
+        await lists_changed(self._pipeline.cache)
         return received

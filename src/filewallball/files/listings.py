@@ -1,0 +1,119 @@
+"""Pages of the file list, kept by each process for a second.
+
+A page of the list is the dearest read there is (three statements, twenty rows) and among the
+most requested: every visitor of the browse page asks for the same first page. Each process
+keeps the answers it built, as JSON, for at most a second, the age the counts in them may have
+anyway (see files/counts.py).
+
+A committed write that can change what a list shows (an upload, a change, a delete, tags, a
+restore, a job's facts, a link's last download) moves the lists' generation in the shared cache,
+and a page is served only under the generation it was built in: every replica drops its pages at
+once. Should the generation not move (the shared cache is down), the pages still end within the
+second. Without a cache shared by the workers (several workers and no Redis) nothing is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import datetime
+
+import structlog
+from cachetools import TLRUCache
+
+from filewallball import metrics
+from filewallball.cache import Cache, CacheUnavailable
+from filewallball.db import utcnow
+
+log = structlog.get_logger(__name__)
+
+PAGE_SECONDS = 1.0
+GENERATION_KEY = "files:lists:generation"
+NO_GENERATION = b"-"  # never written, or expired: pages built then are a generation too
+
+
+# A page's JSON, and when the first of its files expires (None: none does).
+Built = tuple[bytes, datetime | None]
+
+
+def _expires(_key: object, entry: tuple[float, bytes], now: float) -> float:
+    return now + entry[0]
+
+
+class Listings:
+    """This process's pages of the list, under the shared generation."""
+
+    def __init__(self, cache: Cache, *, max_pages: int = 256) -> None:
+        self._cache = cache
+        # A cache private to this process cannot tell it what the other workers wrote.
+        self.enabled = cache.name != "none"
+        # Pages must end before the generation they were built under can expire and be
+        # mistaken for a new one: the generation lives the cache's TTL, at least a second.
+        self._pages: TLRUCache[tuple[bytes, Hashable], tuple[float, bytes]] = TLRUCache(
+            maxsize=max_pages, ttu=_expires, timer=time.monotonic
+        )
+        self._building: dict[tuple[bytes, Hashable], asyncio.Future[bytes]] = {}
+
+    async def page(self, key: Hashable, build: Callable[[], Awaitable[Built]]) -> bytes:
+        """The page `key` as kept, or as `build` makes it now. Requests that miss together
+        wait for one build: when a page ends under load, one query replaces it, not one per
+        waiting client."""
+        # Read before the rows: a page built from rows older than a write is never kept under
+        # the generation that write moved to.
+        generation = await self._generation()
+        if generation is None:
+            return (await build())[0]
+        slot = (generation, key)
+        if (kept := self._pages.get(slot)) is not None:
+            return kept[1]
+        building = self._building.get(slot)
+        if building is None:
+            building = asyncio.ensure_future(self._build(slot, build))
+            building.add_done_callback(_retrieve)
+            self._building[slot] = building
+        # Shielded: a client that leaves does not cancel the build the others wait for.
+        return await asyncio.shield(building)
+
+    async def _build(
+        self, slot: tuple[bytes, Hashable], build: Callable[[], Awaitable[Built]]
+    ) -> bytes:
+        try:
+            body, first_expiry = await build()
+        finally:
+            del self._building[slot]
+        # A page lives a second, or until the first of its files expires if sooner: a link
+        # that expires leaves the list on time.
+        seconds = PAGE_SECONDS
+        if first_expiry is not None:
+            seconds = min(seconds, (first_expiry - utcnow()).total_seconds())
+        if seconds > 0:
+            self._pages[slot] = (seconds, body)
+        return body
+
+    async def _generation(self) -> bytes | None:
+        """The lists' current generation; None when it cannot be known (nothing is kept then)."""
+        if not self.enabled:
+            return None
+        try:
+            return await self._cache.get(GENERATION_KEY) or NO_GENERATION
+        except CacheUnavailable:
+            metrics.CACHE_ERRORS.inc()
+            return None
+
+
+def _retrieve(build: asyncio.Future[bytes]) -> None:
+    # Its waiters take a failed build's error; when every one has left, it is taken here, so
+    # that asyncio does not report it as never retrieved.
+    if not build.cancelled():
+        build.exception()
+
+
+async def lists_changed(cache: Cache) -> None:
+    """After a committed write that may change any list: every process drops its pages."""
+    try:
+        await cache.set(GENERATION_KEY, uuid.uuid4().hex.encode())
+    except CacheUnavailable as exc:
+        metrics.CACHE_ERRORS.inc()
+        log.warning("list_generation_not_moved", error=str(exc))
