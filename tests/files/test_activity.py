@@ -274,6 +274,53 @@ async def test_a_popular_files_details_are_answered_without_the_database(
     assert all(answer["file_id"] == file["file_id"] for answer in answers)
 
 
+COUNTS_QUERY = "SELECT files.view_count, files.download_count"
+
+
+async def test_a_popular_file_shows_its_own_processs_writes_at_once_without_asking_again(
+    settings: Settings,
+) -> None:
+    async with replica(settings, activity_flush_seconds=60) as (app, http):
+        file = await upload(http)
+        assert (await http.get(file["info_url"])).json()["view_count"] == 1  # counts read
+        await activity_written(app)
+        statements: list[str] = []
+        engine = app.state.fwb.engine.sync_engine
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            shown = []
+            for _ in range(5):
+                shown.append((await http.get(file["info_url"])).json()["view_count"])
+                await activity_written(app)  # the writer commits that view
+            together = await asyncio.gather(*(http.get(file["info_url"]) for _ in range(20)))
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+
+    # Each answer counts every view before it and itself, though the counts were read once.
+    assert shown == [2, 3, 4, 5, 6]
+    assert {answer.json()["view_count"] for answer in together} == {7}
+    assert not [sql for sql in statements if sql.startswith(COUNTS_QUERY)]
+
+
+async def test_clients_that_miss_a_files_counts_together_wait_for_one_query(
+    settings: Settings,
+) -> None:
+    async with replica(settings, activity_flush_seconds=60) as (app, http):
+        file = await upload(http)
+        statements: list[str] = []
+        engine = app.state.fwb.engine.sync_engine
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            answers = await asyncio.gather(*(http.get(file["info_url"]) for _ in range(30)))
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+
+    assert all(answer.status_code == 200 for answer in answers)
+    assert len([sql for sql in statements if sql.startswith(COUNTS_QUERY)]) == 1
+
+
 async def test_counts_written_by_another_replica_show_within_about_a_second(
     settings: Settings,
 ) -> None:

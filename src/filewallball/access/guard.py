@@ -117,7 +117,7 @@ class AccessGuard:
         refusal: Response | None = None
         reason = ""
         key = presented_key(headers)
-        if key_in_url(scope["query_string"]):
+        if scope["query_string"] and key_in_url(scope["query_string"]):
             refusal, reason = _key_in_url(), "key_in_url"
         elif key is not None:
             try:

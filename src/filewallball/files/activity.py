@@ -30,7 +30,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball import metrics, rollup
-from filewallball.db import Reader, transaction, utcnow
+from filewallball.db import transaction, utcnow
 from filewallball.files import repository
 from filewallball.files.counts import ShownCounts
 
@@ -112,10 +112,12 @@ class ActivityWriter:
             return 0.0
         return max((utcnow() - self._pending[0].created_at).total_seconds(), 0.0)
 
-    async def shown_counts(self, reader: Reader, file_pk: int) -> tuple[int, int]:
+    async def shown_counts(
+        self, sessions: async_sessionmaker[AsyncSession], file_pk: int
+    ) -> tuple[int, int]:
         """(views, downloads) of a file as its details show them: all this process has
         written, and what the others wrote up to COUNTS_MAX_AGE ago."""
-        return await self._shown.of(reader, file_pk)
+        return await self._shown.of(sessions, file_pk)
 
     def add(self, event: Event) -> None:
         """Take an event; never waits. Dropped (and counted) when the buffer is full."""
@@ -166,15 +168,17 @@ class ActivityWriter:
     async def _write_front(self, at_most: int) -> int:
         batch = self._pending[: min(at_most, self._batch_size)]
         self._in_flight = len(batch)
+        self._shown.writing()
+        added: dict[int, tuple[int, int]] = {}
         try:
-            await _write(self._sessions, batch)
+            added = await _write(self._sessions, batch)
         finally:
             self._in_flight = 0
+            self._shown.written(added)
         # Only this (locked) code removes events, and only from the front: new ones were
         # appended behind the batch meanwhile.
         del self._pending[: len(batch)]
         metrics.ACTIVITY_BATCHES.inc()
-        self._shown.written({event.file_id for event in batch})
         return len(batch)
 
     async def _run(self) -> None:
@@ -198,8 +202,11 @@ class ActivityWriter:
                 )
 
 
-async def _write(sessions: async_sessionmaker[AsyncSession], batch: list[Event]) -> None:
-    """One transaction for the batch: counters, log rows, roll-ups."""
+async def _write(
+    sessions: async_sessionmaker[AsyncSession], batch: list[Event]
+) -> dict[int, tuple[int, int]]:
+    """One transaction for the batch: counters, log rows, roll-ups. The views and downloads
+    it added, per file."""
     async with transaction(sessions) as session:
         alive = await repository.lock_files(session, {event.file_id for event in batch})
         kept = [event for event in batch if event.file_id in alive]
@@ -226,6 +233,7 @@ async def _write(sessions: async_sessionmaker[AsyncSession], batch: list[Event])
         )
         for day in sorted(views_per_day.keys() | usage.keys()):  # days in order: see rollup
             await rollup.count_reads(session, day, views=views_per_day[day], usage=usage[day])
+    return counts
 
 
 def _row(event: Event) -> dict[str, object]:

@@ -1,45 +1,89 @@
 """The view and download counts a file's details show, without a database query per request.
 
 A popular file's details are asked for many times a second; its counts change only when an
-activity writer commits. Each process keeps the counts it last read for `max_age` seconds, and
-forgets a file's as soon as its own writer commits events of that file, so a process always
-shows at least what it has written itself. What other processes and replicas wrote shows once
-the entry ages out: shown counts lag the truth by at most `max_age` plus the writers' interval.
+activity writer commits. Each process keeps the counts it last read for `max_age` seconds. When
+its own writer commits events of a file, it adds them to the counts it keeps (without making
+them live longer), so a process always shows at least what it has written itself, and a
+popular file does not go back to the database after every commit. What other processes and
+replicas wrote shows once the entry ages out: shown counts lag the truth by at most `max_age`
+plus the writers' interval. Requests that miss together wait for one query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import time
+from collections.abc import Mapping
 
-from cachetools import TTLCache
+from cachetools import TLRUCache
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from filewallball.db import Reader, reading
 from filewallball.files import repository
 
 MAX_FILES = 10_000  # entries kept; the least recently used go first
 
+Counts = tuple[int, int]  # views, downloads
+
+
+def _until(_file_pk: int, entry: tuple[float, Counts], _now: float) -> float:
+    return entry[0]  # when it was read, plus max_age: additions do not extend it
+
 
 class ShownCounts:
     def __init__(self, max_age: float) -> None:
-        self._entries: TTLCache[int, tuple[int, int]] = TTLCache(MAX_FILES, ttl=max_age)
-        # Bumped by every commit of the writer: a read that started before one may hold counts
-        # from before it, and is not kept.
+        self._max_age = max_age
+        self._entries: TLRUCache[int, tuple[float, Counts]] = TLRUCache(
+            MAX_FILES, ttu=_until, timer=time.monotonic
+        )
+        self._reading: dict[int, asyncio.Future[Counts]] = {}
+        # Bumped as the writer begins and as it ends: a read that overlapped a write may or may
+        # not hold that write's events, so it is not kept (the events are added to what is).
         self._generation = 0
+        self._writing = False
 
-    async def of(self, reader: Reader, file_pk: int) -> tuple[int, int]:
+    async def of(self, sessions: async_sessionmaker[AsyncSession], file_pk: int) -> Counts:
         """(views, downloads) of a file, at most `max_age` old."""
-        counts = self._entries.get(file_pk)
-        if counts is not None:
-            return counts
-        generation = self._generation
-        async with reading(reader) as session:
-            counts = await repository.counters(session, file_pk)
-        if generation == self._generation:
-            self._entries[file_pk] = counts
+        entry = self._entries.get(file_pk)
+        if entry is not None:
+            return entry[1]
+        reading = self._reading.get(file_pk)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(sessions, file_pk))
+            reading.add_done_callback(_retrieve)
+            self._reading[file_pk] = reading
+        # Shielded: a client that leaves does not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    async def _read(self, sessions: async_sessionmaker[AsyncSession], file_pk: int) -> Counts:
+        generation, read_at = self._generation, time.monotonic()
+        try:
+            async with sessions() as session:
+                counts = await repository.counters(session, file_pk)
+        finally:
+            del self._reading[file_pk]
+        if generation == self._generation and not self._writing:
+            self._entries[file_pk] = (read_at + self._max_age, counts)
         return counts
 
-    def written(self, file_pks: Iterable[int]) -> None:
-        """This process's writer committed events of these files."""
+    def writing(self) -> None:
+        """This process's writer begins a batch."""
         self._generation += 1
-        for file_pk in file_pks:
-            self._entries.pop(file_pk, None)
+        self._writing = True
+
+    def written(self, added: Mapping[int, Counts]) -> None:
+        """The batch is over, having committed these views and downloads per file (nothing
+        when it failed)."""
+        self._generation += 1
+        self._writing = False
+        for file_pk, (views, downloads) in added.items():
+            entry = self._entries.get(file_pk)
+            if entry is not None:
+                until, (shown_views, shown_downloads) = entry
+                self._entries[file_pk] = (until, (shown_views + views, shown_downloads + downloads))
+
+
+def _retrieve(reading: asyncio.Future[Counts]) -> None:
+    # Its waiters take a failed read's error; when every one has left, it is taken here, so
+    # that asyncio does not report it as never retrieved.
+    if not reading.cancelled():
+        reading.exception()

@@ -14,7 +14,15 @@ from pydantic.json_schema import SkipJsonSchema
 
 from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
-from filewallball.deps import ActorDep, AuditDep, BaseUrlDep, ClientDep, SessionDep, StateDep
+from filewallball.deps import (
+    ActorDep,
+    AuditDep,
+    BaseUrlDep,
+    ClientDep,
+    ContextDep,
+    SessionDep,
+    StateDep,
+)
 from filewallball.errors import BadRequest, MalwareFound
 from filewallball.files import digests, repository, service
 from filewallball.files._openapi import (
@@ -202,35 +210,33 @@ async def _upload(
     description="Everything known about a file. Counts as a view of type `info`.",
     responses={**AUTH, **FILE_NOT_FOUND, **GONE, **DATABASE_DOWN},
 )
-async def file_info(
-    file_id: str, state: StateDep, client: ClientDep, actor: ActorDep, base: BaseUrlDep
-) -> FileDetails:
+async def file_info(file_id: str, context: ContextDep) -> FileDetails:
+    state = context.state
     return await service.describe(
         state.sessions,
         state.cache,
         state.activity,
         file_id,
-        actor,
-        client,
-        base,
+        context.actor,
+        context.client,
+        context.base_url,
     )
 
 
 @router.get("/download/{file_id}", operation_id="download_file", **DOWNLOAD_ROUTE)
 @router.head("/download/{file_id}", operation_id="download_file_head", **DOWNLOAD_ROUTE)
-async def download(
-    file_id: str, request: Request, state: StateDep, client: ClientDep, actor: ActorDep
-) -> Response:
+async def download(file_id: str, request: Request, context: ContextDep) -> Response:
+    state = context.state
     return await service.download(
         state.sessions,
         state.activity,
         state.cache,
         state.storage,
         file_id,
-        actor=actor,
+        actor=context.actor,
         method=request.method,
         headers=request.headers,
-        client=client,
+        client=context.client,
     )
 
 
@@ -246,15 +252,16 @@ async def download(
     response_class=Response,
     responses=PREVIEW_RESPONSES,
 )
-async def view(file_id: str, state: StateDep, client: ClientDep, actor: ActorDep) -> Response:
+async def view(file_id: str, context: ContextDep) -> Response:
+    state = context.state
     preview = await service.preview(
         state.sessions,
         state.cache,
         state.storage,
         state.activity,
         file_id,
-        actor,
-        client,
+        context.actor,
+        context.client,
         state.settings.preview_max_bytes,
     )
     safety = {"Content-Security-Policy": DOWNLOAD_CSP, "X-Content-Type-Options": "nosniff"}
@@ -287,9 +294,7 @@ async def view(file_id: str, state: StateDep, client: ClientDep, actor: ActorDep
     responses={**AUTH, **DATABASE_DOWN},
 )
 async def list_files(
-    state: StateDep,
-    actor: ActorDep,
-    base: BaseUrlDep,
+    context: ContextDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
     size: Annotated[int, Query(ge=1, le=100, description="Files per page.")] = 20,
     category: Annotated[str | None, Query(max_length=50, examples=["image"])] = None,
@@ -308,8 +313,9 @@ async def list_files(
         tags=tuple(normalise_tags(tag or [])),
         query=search_text(q) if q else None,
     )
+    state = context.state
     listed = await service.list_files(
-        state.sessions, state.listings, filters, actor, page, size, base
+        state.sessions, state.listings, filters, context.actor, page, size, context.base_url
     )
     return Response(listed, media_type="application/json")  # already a FilePage's JSON
 
