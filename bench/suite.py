@@ -252,13 +252,21 @@ def backends() -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def empty(database: str, redis_url: str) -> None:
-    """A fresh schema and cache: the last run's files must not change this one's numbers."""
+    """A fresh schema and cache: the last run's files must not change this one's numbers.
+    The database is created when missing."""
     import redis
+    from sqlalchemy import create_engine, text
 
     from filewallball import migrations
     from filewallball.settings import Settings
 
-    migrations.downgrade(Settings(database_url=database), "base")
+    settings = Settings(database_url=database)
+    name = settings.database.database
+    admin = create_engine(settings.database.set(drivername="mysql+pymysql", database="mysql"))
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
+    admin.dispose()
+    migrations.downgrade(settings, "base")
     redis.Redis.from_url(redis_url).flushdb()
 
 
