@@ -11,13 +11,13 @@ plus the writers' interval. Requests that miss together wait for one query.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 
 from cachetools import TLRUCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from filewallball.cache.coalesce import Coalesced
 from filewallball.files import repository
 
 MAX_FILES = 10_000  # entries kept; the least recently used go first
@@ -35,7 +35,7 @@ class ShownCounts:
         self._entries: TLRUCache[int, tuple[float, Counts]] = TLRUCache(
             MAX_FILES, ttu=_until, timer=time.monotonic
         )
-        self._reading: dict[int, asyncio.Future[Counts]] = {}
+        self._reading: Coalesced[Counts] = Coalesced()
         # Bumped as the writer begins and as it ends: a read that overlapped a write may or may
         # not hold that write's events, so it is not kept (the events are added to what is).
         self._generation = 0
@@ -46,21 +46,12 @@ class ShownCounts:
         entry = self._entries.get(file_pk)
         if entry is not None:
             return entry[1]
-        reading = self._reading.get(file_pk)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read(sessions, file_pk))
-            reading.add_done_callback(_retrieve)
-            self._reading[file_pk] = reading
-        # Shielded: a client that leaves does not cancel the read the others wait for.
-        return await asyncio.shield(reading)
+        return await self._reading.load(file_pk, lambda: self._read(sessions, file_pk))
 
     async def _read(self, sessions: async_sessionmaker[AsyncSession], file_pk: int) -> Counts:
         generation, read_at = self._generation, time.monotonic()
-        try:
-            async with sessions() as session:
-                counts = await repository.counters(session, file_pk)
-        finally:
-            del self._reading[file_pk]
+        async with sessions() as session:
+            counts = await repository.counters(session, file_pk)
         if generation == self._generation and not self._writing:
             self._entries[file_pk] = (read_at + self._max_age, counts)
         return counts
@@ -80,10 +71,3 @@ class ShownCounts:
             if entry is not None:
                 until, (shown_views, shown_downloads) = entry
                 self._entries[file_pk] = (until, (shown_views + views, shown_downloads + downloads))
-
-
-def _retrieve(reading: asyncio.Future[Counts]) -> None:
-    # Its waiters take a failed read's error; when every one has left, it is taken here, so
-    # that asyncio does not report it as never retrieved.
-    if not reading.cancelled():
-        reading.exception()

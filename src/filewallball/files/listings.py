@@ -14,7 +14,6 @@ second. Without a cache shared by the workers (several workers and no Redis) not
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
@@ -25,6 +24,7 @@ from cachetools import TLRUCache
 
 from filewallball import metrics
 from filewallball.cache import Cache, CacheUnavailable
+from filewallball.cache.coalesce import Coalesced
 from filewallball.db import utcnow
 
 log = structlog.get_logger(__name__)
@@ -54,7 +54,7 @@ class Listings:
         self._pages: TLRUCache[tuple[bytes, Hashable], tuple[float, bytes]] = TLRUCache(
             maxsize=max_pages, ttu=_expires, timer=time.monotonic
         )
-        self._building: dict[tuple[bytes, Hashable], asyncio.Future[bytes]] = {}
+        self._building: Coalesced[bytes] = Coalesced()
 
     async def page(self, key: Hashable, build: Callable[[], Awaitable[Built]]) -> bytes:
         """The page `key` as kept, or as `build` makes it now. Requests that miss together
@@ -68,21 +68,12 @@ class Listings:
         slot = (generation, key)
         if (kept := self._pages.get(slot)) is not None:
             return kept[1]
-        building = self._building.get(slot)
-        if building is None:
-            building = asyncio.ensure_future(self._build(slot, build))
-            building.add_done_callback(_retrieve)
-            self._building[slot] = building
-        # Shielded: a client that leaves does not cancel the build the others wait for.
-        return await asyncio.shield(building)
+        return await self._building.load(slot, lambda: self._build(slot, build))
 
     async def _build(
         self, slot: tuple[bytes, Hashable], build: Callable[[], Awaitable[Built]]
     ) -> bytes:
-        try:
-            body, first_expiry = await build()
-        finally:
-            del self._building[slot]
+        body, first_expiry = await build()
         # A page lives a second, or until the first of its files expires if sooner: a link
         # that expires leaves the list on time.
         seconds = PAGE_SECONDS
@@ -101,13 +92,6 @@ class Listings:
         except CacheUnavailable:
             metrics.CACHE_ERRORS.inc()
             return None
-
-
-def _retrieve(build: asyncio.Future[bytes]) -> None:
-    # Its waiters take a failed build's error; when every one has left, it is taken here, so
-    # that asyncio does not report it as never retrieved.
-    if not build.cancelled():
-        build.exception()
 
 
 async def lists_changed(cache: Cache) -> None:
