@@ -4,6 +4,7 @@ every list at once, though each process keeps a page for a second."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from filewallball.access.roles import Role
 from filewallball.cache.memory import MemoryCache
 from filewallball.cache.passthrough import PassThroughCache
 from filewallball.db import utcnow
-from filewallball.files.listings import Listings, lists_changed
+from filewallball.files.listings import GENERATION_KEY, Listings, lists_changed
 from tests.conftest import ClientFor
 from tests.files.conftest import Uploader
 
@@ -143,7 +144,9 @@ async def test_a_list_shows_every_write_at_once(client_for: ClientFor) -> None:
 
 
 async def test_clients_that_miss_together_wait_for_one_build() -> None:
-    listings = Listings(MemoryCache(ttl=60))
+    cache = MemoryCache(ttl=60)
+    listings = Listings(cache)
+    await lists_changed(cache)  # a generation to keep pages under
     builds = 0
 
     async def build() -> tuple[bytes, None]:
@@ -164,6 +167,7 @@ async def test_clients_that_miss_together_wait_for_one_build() -> None:
 async def test_a_kept_page_ends_when_its_first_file_expires() -> None:
     cache = MemoryCache(ttl=60)
     listings = Listings(cache)
+    await lists_changed(cache)
     builds = 0
 
     async def build() -> tuple[bytes, datetime]:
@@ -194,3 +198,51 @@ async def test_without_a_cache_shared_by_the_workers_no_page_is_kept() -> None:
     await listings.page("first", build)
     await listings.page("first", build)
     assert builds == 2
+
+
+async def test_a_lost_generation_is_begun_anew_and_no_page_from_before_returns() -> None:
+    # The cache may lose the generation (evicted, flushed, Redis restarted): a page kept
+    # under the old one must never be served again, whatever the timing.
+    cache = MemoryCache(ttl=60)
+    listings = Listings(cache)
+    await lists_changed(cache)
+    old = await listings.page("first", lambda: asyncio.sleep(0, (b"old", None)))
+    await cache.delete(GENERATION_KEY)
+    assert await listings.page("first", lambda: asyncio.sleep(0, (b"new", None))) == b"new"
+    assert await listings.page("first", lambda: asyncio.sleep(0, (b"newer", None))) == b"newer"
+    assert await listings.page("first", lambda: asyncio.sleep(0, (b"later", None))) == b"newer"
+    assert old == b"old"
+
+
+async def test_a_link_that_expires_leaves_every_page_and_total_on_time(
+    client: httpx.AsyncClient, uploaded: Uploader
+) -> None:
+    # The expiring file is on page 2; page 1 is kept from before it expires.
+    started = time.monotonic()
+    await uploaded("soon.txt", b"1", expires_in="2")
+    await uploaded("kept.txt", b"2")
+    await asyncio.sleep(max(0.0, started + 1.5 - time.monotonic()))
+    before = (await client.get("/files", params={"size": 1})).json()
+    await asyncio.sleep(max(0.0, started + 2.3 - time.monotonic()))
+    after = (await client.get("/files", params={"size": 1})).json()
+
+    assert listed(before) == ["kept.txt"] and before["total"] == 2
+    assert listed(after) == ["kept.txt"] and after["total"] == 1
+
+
+async def test_a_file_moved_to_another_category_is_listed_there_at_once(
+    client_for: ClientFor,
+) -> None:
+    admin = await client_for(Role.admin)
+    await admin.post("/upload", files={"file": ("notes.txt", b"x")})
+    assert listed((await admin.get("/files", params={"category": "text"})).json()) == ["notes.txt"]
+    assert listed((await admin.get("/files", params={"category": "document"})).json()) == []
+
+    moved = await admin.put("/admin/extensions/txt", json={"category": "document"})
+    try:
+        assert moved.status_code == 200, moved.text
+        assert listed((await admin.get("/files", params={"category": "text"})).json()) == []
+        document = (await admin.get("/files", params={"category": "document"})).json()
+        assert listed(document) == ["notes.txt"]
+    finally:  # the extension rules outlive the test's files
+        await admin.put("/admin/extensions/txt", json={"category": "text"})

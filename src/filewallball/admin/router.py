@@ -174,10 +174,11 @@ async def put_extension(
     extension: Annotated[str, Path(pattern=EXTENSION_PATTERN)],
     rule: ExtensionRule,
     session: SessionDep,
+    state: StateDep,
     actor: AdminDep,
     audit: AuditDep,
 ) -> ExtensionInfo:
-    return await service.set_extension_rule(session, audit, extension, rule)
+    return await service.set_extension_rule(session, audit, state.cache, extension, rule)
 
 
 @router.post(

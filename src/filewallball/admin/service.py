@@ -28,6 +28,7 @@ from filewallball.cache import Cache
 from filewallball.db import after_commit
 from filewallball.errors import BadRequest, Conflict, Forbidden, NotFound
 from filewallball.files import service as files_service
+from filewallball.files.listings import lists_changed
 from filewallball.files.models import FileExtension
 from filewallball.files.naming import extension_of
 from filewallball.images.service import SIZES, thumbnail_key
@@ -129,7 +130,7 @@ async def put_network_setting(
 
 
 async def set_extension_rule(
-    session: AsyncSession, audit: Audit, name: str, rule: ExtensionRule
+    session: AsyncSession, audit: Audit, cache: Cache, name: str, rule: ExtensionRule
 ) -> ExtensionInfo:
     name = name.lower().lstrip(".")
     if extension_of(f"x.{name}") != name:
@@ -155,8 +156,9 @@ async def set_extension_rule(
             raise NotFound(f"No category is called {rule.category!r}; see GET /categories.")
         extension.category = category
         await session.flush()
-        # Files follow their extension into the new category.
+        # Files follow their extension into the new category, in every list at once.
         await repository.move_files(session, extension.extension, category.id)
+        after_commit(session, lambda: lists_changed(cache))
     await audit("extension_changed", name, **rule.model_dump(exclude_unset=True))
     return ExtensionInfo(
         extension=extension.extension,

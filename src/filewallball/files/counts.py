@@ -46,7 +46,12 @@ class ShownCounts:
         entry = self._entries.get(file_pk)
         if entry is not None:
             return entry[1]
-        return await self._reading.load(file_pk, lambda: self._read(sessions, file_pk))
+        if self._writing:  # a read begun now may or may not see the batch: read alone
+            return await self._read(sessions, file_pk)
+        # Joined only by those who ask before the writer begins again: a read begun before a
+        # write must not answer those who ask after it.
+        key = (file_pk, self._generation)
+        return await self._reading.load(key, lambda: self._read(sessions, file_pk))
 
     async def _read(self, sessions: async_sessionmaker[AsyncSession], file_pk: int) -> Counts:
         generation, read_at = self._generation, time.monotonic()

@@ -6,10 +6,11 @@ keeps the answers it built, as JSON, for at most a second, the age the counts in
 anyway (see files/counts.py).
 
 A committed write that can change what a list shows (an upload, a change, a delete, tags, a
-restore, a job's facts, a link's last download) moves the lists' generation in the shared cache,
-and a page is served only under the generation it was built in: every replica drops its pages at
-once. Should the generation not move (the shared cache is down), the pages still end within the
-second. Without a cache shared by the workers (several workers and no Redis) nothing is kept.
+restore, a job's facts, a link's last download, an extension moved to another category) moves
+the lists' generation in the shared cache, and a page is served only under the generation it
+was built in: every replica drops its pages at once. Should the generation not move (the shared
+cache is down), the pages still end within the second. Without a cache shared by the workers
+(several workers and no Redis) nothing is kept.
 """
 
 from __future__ import annotations
@@ -31,15 +32,14 @@ log = structlog.get_logger(__name__)
 
 PAGE_SECONDS = 1.0
 GENERATION_KEY = "files:lists:generation"
-NO_GENERATION = b"-"  # never written, or expired: pages built then are a generation too
+GENERATION_SECONDS = 86_400  # a token is random: one that ends early only costs a page
 
-
-# A page's JSON, and when the first of its files expires (None: none does).
+# A page's JSON, and when the first of the files it counts expires (None: none does).
 Built = tuple[bytes, datetime | None]
 
 
-def _expires(_key: object, entry: tuple[float, bytes], now: float) -> float:
-    return now + entry[0]
+def _until(_key: object, entry: tuple[float, bytes], _now: float) -> float:
+    return entry[0]
 
 
 class Listings:
@@ -49,10 +49,9 @@ class Listings:
         self._cache = cache
         # A cache private to this process cannot tell it what the other workers wrote.
         self.enabled = cache.name != "none"
-        # Pages must end before the generation they were built under can expire and be
-        # mistaken for a new one: the generation lives the cache's TTL, at least a second.
+        # Each page with the moment it ends (monotonic seconds).
         self._pages: TLRUCache[tuple[bytes, Hashable], tuple[float, bytes]] = TLRUCache(
-            maxsize=max_pages, ttu=_expires, timer=time.monotonic
+            maxsize=max_pages, ttu=_until, timer=time.monotonic
         )
         self._building: Coalesced[bytes] = Coalesced()
 
@@ -61,34 +60,39 @@ class Listings:
         wait for one build: when a page ends under load, one query replaces it, not one per
         waiting client."""
         # Read before the rows: a page built from rows older than a write is never kept under
-        # the generation that write moved to.
-        generation = await self._generation()
+        # the generation that write moved to, and a page's second counts from here.
+        generation, read_at = await self._generation(), time.monotonic()
         if generation is None:
             return (await build())[0]
         slot = (generation, key)
         if (kept := self._pages.get(slot)) is not None:
             return kept[1]
-        return await self._building.load(slot, lambda: self._build(slot, build))
+        return await self._building.load(slot, lambda: self._build(slot, read_at, build))
 
     async def _build(
-        self, slot: tuple[bytes, Hashable], build: Callable[[], Awaitable[Built]]
+        self, slot: tuple[bytes, Hashable], read_at: float, build: Callable[[], Awaitable[Built]]
     ) -> bytes:
         body, first_expiry = await build()
-        # A page lives a second, or until the first of its files expires if sooner: a link
-        # that expires leaves the list on time.
+        # A page lives a second, or until the first file it counts expires if sooner: a link
+        # that expires leaves every page and total on time.
         seconds = PAGE_SECONDS
         if first_expiry is not None:
             seconds = min(seconds, (first_expiry - utcnow()).total_seconds())
         if seconds > 0:
-            self._pages[slot] = (seconds, body)
+            self._pages[slot] = (read_at + seconds, body)
         return body
 
     async def _generation(self) -> bytes | None:
-        """The lists' current generation; None when it cannot be known (nothing is kept then)."""
+        """The lists' current generation; None when it cannot be known (nothing is kept then).
+        A generation that is missing (the first list, or the cache lost it) is begun anew, and
+        this request keeps nothing: pages kept before can never match a new random token."""
         if not self.enabled:
             return None
         try:
-            return await self._cache.get(GENERATION_KEY) or NO_GENERATION
+            generation = await self._cache.get(GENERATION_KEY)
+            if generation is None:
+                await self._cache.add(GENERATION_KEY, uuid.uuid4().hex.encode())
+            return generation
         except CacheUnavailable:
             metrics.CACHE_ERRORS.inc()
             return None
@@ -97,7 +101,7 @@ class Listings:
 async def lists_changed(cache: Cache) -> None:
     """After a committed write that may change any list: every process drops its pages."""
     try:
-        await cache.set(GENERATION_KEY, uuid.uuid4().hex.encode())
+        await cache.set(GENERATION_KEY, uuid.uuid4().hex.encode(), ttl=GENERATION_SECONDS)
     except CacheUnavailable as exc:
         metrics.CACHE_ERRORS.inc()
         log.warning("list_generation_not_moved", error=str(exc))

@@ -188,11 +188,11 @@ async def page_of_files(
     *,
     page: int,
     size: int,
-) -> tuple[Sequence[File], int]:
-    """Live files matching `filters` that `seen_by` may see (all, when None), newest first,
-    and how many match in all."""
+) -> tuple[Sequence[File], int, datetime | None]:
+    """Live files matching `filters` that `seen_by` may see (all, when None), newest first;
+    how many match in all, and when the first of those expires (None: none does)."""
     where = live_files_seen_by(seen_by)
-    query = select(File.id)
+    query = select(File.id, File.expires_at)
     if filters.category:
         query = query.join(FileCategory, FileCategory.id == File.file_category_id)
         where.append(FileCategory.name == filters.category)
@@ -208,7 +208,9 @@ async def page_of_files(
     if filters.query:
         escaped = filters.query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(File.original_filename.like(f"%{escaped}%", escape="\\"))
-    total = await session.scalar(select(func.count()).select_from(query.where(*where).subquery()))
+    matching = query.where(*where).subquery()
+    counted = await session.execute(select(func.count(), func.min(matching.c.expires_at)))
+    total, first_expiry = counted.one()
     page_query = (
         select(File)
         .where(*where)
@@ -219,7 +221,7 @@ async def page_of_files(
     if filters.category:
         page_query = page_query.join(FileCategory, FileCategory.id == File.file_category_id)
     rows = await session.scalars(page_query)
-    return rows.unique().all(), total or 0
+    return rows.unique().all(), total or 0, first_expiry
 
 
 async def soft_delete(session: AsyncSession, file_id: int) -> None:

@@ -71,17 +71,22 @@ async def require_available(reader: Reader, stored: StoredFile) -> int | None:
     return left
 
 
-async def grant_download(sessions: async_sessionmaker[AsyncSession], stored: StoredFile) -> None:
-    """Take one of the file's downloads, or Gone when none is left; a file without a limit
-    takes none (no write at all)."""
+async def grant_download(
+    sessions: async_sessionmaker[AsyncSession], stored: StoredFile
+) -> int | None:
+    """Take one of the file's downloads, or Gone when none is left; how many are left after
+    it. A file without a limit takes none (no write at all): None."""
     if stored.max_downloads is None:
-        return
+        return None
     async with transaction(sessions) as session:
         result = await session.execute(
             update(File)
             .where(File.id == stored.id, File.downloads_granted < File.max_downloads)
             .values(downloads_granted=File.downloads_granted + 1)
         )
-        granted = bool(getattr(result, "rowcount", 0))
-    if not granted:
-        raise Gone("This link's downloads are used up.")
+        if not getattr(result, "rowcount", 0):
+            raise Gone("This link's downloads are used up.")
+        left = await session.scalar(
+            select(File.max_downloads - File.downloads_granted).where(File.id == stored.id)
+        )
+    return left or 0

@@ -328,7 +328,7 @@ async def list_files(
 
     async def build() -> tuple[bytes, datetime | None]:
         async with reading(reader) as session:
-            rows, total = await repository.page_of_files(
+            rows, total, first_expiry = await repository.page_of_files(
                 session, filters, seen_by, page=page, size=size
             )
             items = [
@@ -336,8 +336,7 @@ async def list_files(
             ]
         pages = math.ceil(total / size)
         listed = FilePage(items=items, total=total, page=page, size=size, pages=pages)
-        expiries = [item.expires_at for item in items if item.expires_at is not None]
-        return listed.model_dump_json().encode(), min(expiries, default=None)
+        return listed.model_dump_json().encode(), first_expiry
 
     return await listings.page((seen_by, filters, page, size, base_url), build)
 
@@ -428,8 +427,7 @@ async def download(
         # A download counts once, from its first byte: a client resuming with a later range
         # does not use up another. The grant itself refuses a link whose downloads are gone.
         retention.require_unexpired(stored)
-        await retention.grant_download(sessions, stored)
-        if stored.max_downloads is not None:
+        if await retention.grant_download(sessions, stored) == 0:
             await lists_changed(cache)  # the last download takes the file off every list
     else:
         await retention.require_available(sessions, stored)

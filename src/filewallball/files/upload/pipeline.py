@@ -26,7 +26,6 @@ from filewallball.cache import Cache
 from filewallball.errors import RequestTimeout, ServiceUnavailable
 from filewallball.files import retention
 from filewallball.files.digests import Expected
-from filewallball.files.listings import lists_changed
 from filewallball.files.upload import accounting, policy, recording
 from filewallball.files.upload.accounting import Attempt
 from filewallball.files.upload.landing import LandedBlob, Landing
@@ -145,6 +144,7 @@ class Upload:
         kept = retention.parse(expires_in, max_downloads, longest=self._pipeline.longest_expiry)
         received = await recording.record(
             self._pipeline.sessions,
+            self._pipeline.cache,
             blob,
             self.attempt,
             tags=tags,
@@ -158,5 +158,4 @@ class Upload:
             # The content was stored already and the file shares that blob: this copy goes.
             await self._landing.discard()
         accounting.succeeded(self.attempt, received.stored)
-        await lists_changed(self._pipeline.cache)
         return received

@@ -12,9 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.access.keys import hash_secret
-from filewallball.db import transaction
+from filewallball.cache import Cache
+from filewallball.db import after_commit, transaction
 from filewallball.errors import ServiceUnavailable
 from filewallball.files import repository
+from filewallball.files.listings import lists_changed
 from filewallball.files.models import File
 from filewallball.files.naming import is_raster
 from filewallball.files.retention import Retention
@@ -44,6 +46,7 @@ class Received:
 
 async def record(
     sessions: async_sessionmaker[AsyncSession],
+    cache: Cache,
     blob: LandedBlob,
     attempt: Attempt,
     *,
@@ -65,6 +68,7 @@ async def record(
             )
             if also is not None:
                 await also(session, stored)
+            after_commit(session, lambda: lists_changed(cache))  # it joins the lists at once
     except SQLAlchemyError as exc:
         log.error("upload_metadata_failed", error=type(exc).__name__)
         raise ServiceUnavailable("The file could not be recorded. Try again.") from None
