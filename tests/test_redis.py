@@ -19,6 +19,7 @@ from PIL import Image
 from redis import Redis
 from redis.exceptions import RedisError
 
+from filewallball._redis import PAUSE_SECONDS
 from filewallball.app import create_app
 from filewallball.cache.redis import RedisCache
 from filewallball.jobs.wakeup import GROUP, STREAM
@@ -157,6 +158,9 @@ async def test_a_frozen_redis_holds_up_nothing_and_a_restarted_one_wakes_jobs_ag
         assert await wait_for(redis_server.has_consumer_group, within=HANG_SECONDS)
         # Connections to the old process are dead; the first request finds a new one.
         assert (await http.get("/health")).json()["status"] == "healthy"
+        # For a pause after its last failure a wake-up is not even tried (the scan would find
+        # the job): past it, wake-ups are sent again.
+        await asyncio.sleep(PAUSE_SECONDS)
         after = (await http.post("/upload", files={"file": ("after.png", png())})).json()
         assert await thumbnail_made(http, after["info_url"], within=10)
 
