@@ -218,7 +218,9 @@ async def test_an_expired_upload_is_gone_and_the_sweep_removes_it(
 
     assert (head.status_code, patch.status_code) == (410, 410)
     assert patch.headers["content-type"] == "application/problem+json"
-    assert removed == 1  # the one chunk's blob
+    # The one chunk's blob, unless the periodic sweep, which the app runs as it starts (slower
+    # on S3), met the expired upload first: either way it is gone.
+    assert removed in {0, 1}
     assert after.status_code == 404
     assert count_rows(database, "resumable_uploads") == 0
     assert await blob_keys(storage) == []
