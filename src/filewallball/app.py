@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -201,6 +202,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             storage=state.storage.name,
             cache=state.cache.name,
         )
+        # What start-up made lives as long as the process: out of the collector's sight, a
+        # full collection under load scans what requests made, in milliseconds, not the
+        # whole heap in a tenth of a second (measured: the p99 of a popular file's details).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

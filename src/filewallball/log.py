@@ -36,6 +36,58 @@ def _add_pid(_: Any, __: str, event_dict: structlog.types.EventDict) -> structlo
     return event_dict
 
 
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+def write_straight(
+    logger: logging.Logger, method_name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Our own lines are written straight to the console handler's stream when it alone would
+    take them: the same bytes, through the same formatter's processors, at a quarter of the
+    cost of `logging` (no LogRecord, no caller lookup, no copies). The access line is written
+    once a request, so this is most of what logging costs a request. Anything else (another
+    handler, such as FWB_LOG_FILE's, an exception, format arguments) goes on to `logging`."""
+    handlers = logging.root.handlers
+    level = _LEVELS.get(method_name)
+    if len(handlers) != 1 or level is None or logger.handlers or not logger.propagate:
+        return event_dict
+    handler = handlers[0]
+    formatter = handler.formatter
+    if (
+        type(handler) is not logging.StreamHandler
+        or not isinstance(formatter, structlog.stdlib.ProcessorFormatter)
+        or handler.filters
+        or not _STRAIGHT.isdisjoint(event_dict)
+    ):
+        return event_dict
+    if level < handler.level or not logger.isEnabledFor(level):
+        raise structlog.DropEvent  # as `logging` would
+    rendered: Any = {**event_dict, "_record": None, "_from_structlog": True}
+    for processor in formatter.processors:
+        rendered = processor(logger, method_name, rendered)
+    handler.acquire()  # other threads (the database's, say) write through the same handler
+    try:
+        handler.stream.write(rendered + handler.terminator)
+        handler.stream.flush()
+    except (OSError, ValueError):  # a closed or broken stream: `logging` reports it
+        return event_dict
+    finally:
+        handler.release()
+    raise structlog.DropEvent
+
+
+# What only `logging` renders: an exception's traceback, a stack, %-format arguments.
+_STRAIGHT = frozenset({"exc_info", "stack_info", "positional_args"})
+
+
 def _as_json(settings: Settings) -> bool:
     stream = sys.stdout if settings.log_stream == "stdout" else sys.stderr
     return settings.log_json if settings.log_json is not None else not stream.isatty()
@@ -99,7 +151,11 @@ def logging_config(settings: Settings) -> dict[str, Any]:
 
 def configure_logging(settings: Settings) -> None:
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            *_SHARED,
+            write_straight,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
