@@ -8,11 +8,12 @@ with the logs, on any replica, whatever commits or rolls back. Uploads count one
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Insert, String
+from sqlalchemy import BigInteger, Date, Insert, String, Table
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -70,22 +71,31 @@ def client_label(actor: Actor, ip: str | None) -> str:
     return f"key:{actor.key_id}" if actor.key_id else f"ip:{ip or 'unknown'}"
 
 
-def _add_to(dialect: str, model: type[Base], rows: list[dict[str, Any]]) -> Insert:
-    """INSERT the rows, or add their counters to the rows already there: atomic on both
-    databases, so concurrent events on the same day never lose a count."""
+@functools.cache
+def _adding(dialect: str, model: type[Base], names: tuple[str, ...]) -> Insert:
+    """INSERT a row, or add its counters to the row already there: atomic on both databases,
+    so concurrent events on the same day never lose a count. Built once per shape and run
+    with each call's rows: building and caching a statement cost more than running it."""
     table = model.__table__
+    assert isinstance(table, Table)
     keys = [column.name for column in table.primary_key]
-    counters = [name for name in rows[0] if name not in keys]
+    counters = [name for name in names if name not in keys]
     if dialect == "sqlite":
-        on_sqlite = sqlite.insert(model).values(rows)
+        on_sqlite = sqlite.insert(table)
         return on_sqlite.on_conflict_do_update(
             index_elements=keys,
             set_={name: table.c[name] + on_sqlite.excluded[name] for name in counters},
         )
-    on_mariadb = mysql.insert(model).values(rows)
+    on_mariadb = mysql.insert(table)
     return on_mariadb.on_duplicate_key_update(
         {name: table.c[name] + on_mariadb.inserted[name] for name in counters}
     )
+
+
+async def _add_to(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Add `rows`, each a primary key's values and counters, to `model`'s table."""
+    statement = _adding(session.get_bind().dialect.name, model, tuple(rows[0]))
+    await session.execute(statement, rows)
 
 
 async def count(
@@ -99,24 +109,19 @@ async def count(
     """One upload attempt by `client`: completed, or failed with `error`. (Views and
     downloads come summed per batch, through `count_reads`.)"""
     day = (at or utcnow()).date()
-    dialect = session.get_bind().dialect.name
     # Always in this order, so that two transactions never wait on each other's rows.
     daily = {"day": day, "uploads": 1, "uploads_completed": uploads_completed}
-    await session.execute(_add_to(dialect, DailyActivity, [daily]))
+    await _add_to(session, DailyActivity, [daily])
     if error is not None:
-        await session.execute(
-            _add_to(dialect, DailyUploadError, [{"day": day, "reason": error, "count": 1}])
-        )
+        await _add_to(session, DailyUploadError, [{"day": day, "reason": error, "count": 1}])
     usage = {"uploads": 1, "downloads": 0, "bytes_downloaded": 0}
-    await session.execute(
-        _add_to(
-            dialect,
-            ClientActivity,
-            [
-                {"span": "day", "period": day, "client": client, **usage},
-                {"span": "month", "period": month_of(day), "client": client, **usage},
-            ],
-        )
+    await _add_to(
+        session,
+        ClientActivity,
+        [
+            {"span": "day", "period": day, "client": client, **usage},
+            {"span": "month", "period": month_of(day), "client": client, **usage},
+        ],
     )
 
 
@@ -127,9 +132,8 @@ async def count_reads(
     its (downloads, bytes downloaded). One upsert per table, whatever the batch's size."""
     downloads = sum(count for count, _ in usage.values())
     sent = sum(size for _, size in usage.values())
-    dialect = session.get_bind().dialect.name
     daily = {"day": day, "downloads": downloads, "bytes_downloaded": sent, "views": views}
-    await session.execute(_add_to(dialect, DailyActivity, [daily]))
+    await _add_to(session, DailyActivity, [daily])
     if usage:
         # Rows in primary-key order, the order `count` takes them in too: no two batches, nor a
         # batch and an upload, wait on each other's rows in opposite orders.
@@ -139,7 +143,7 @@ async def count_reads(
             for span, period in (("day", day), ("month", month_of(day)))
             for client, (count, size) in sorted(usage.items())
         ]  # fmt: skip
-        await session.execute(_add_to(dialect, ClientActivity, rows))
+        await _add_to(session, ClientActivity, rows)
 
 
 def month_of(day: date) -> date:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -275,19 +276,23 @@ async def mark_lost(session: AsyncSession, file_uuids: Sequence[str], when: date
         )
 
 
+@functools.cache
+def _sharing(dialect: str) -> Any:
+    """Insert a blob's row, or count one more file on the row already there (built once)."""
+    table = cast(Table, Blob.__table__)
+    if dialect == "sqlite":
+        return sqlite_insert(table).on_conflict_do_update(
+            index_elements=[table.c.sha256], set_={"refs": table.c.refs + 1}
+        )
+    return mysql_insert(table).on_duplicate_key_update(refs=table.c.refs + 1)
+
+
 async def share_blob(session: AsyncSession, sha256: str, key: str, size: int) -> str:
     """The key a new file with this content points at: the blob stored for it already (one
     more row uses it), or `key` (the one just landed), in one atomic statement on both
     databases, so that concurrent uploads of one content agree on one blob."""
     row = {"sha256": sha256, "storage_key": key, "size": size, "refs": 1, "created_at": utcnow()}
-    if session.get_bind().dialect.name == "sqlite":
-        on_sqlite = sqlite_insert(Blob).values(row)
-        statement: Any = on_sqlite.on_conflict_do_update(
-            index_elements=[Blob.sha256], set_={"refs": Blob.refs + 1}
-        )
-    else:
-        statement = mysql_insert(Blob).values(row).on_duplicate_key_update(refs=Blob.refs + 1)
-    await session.execute(statement)
+    await session.execute(_sharing(session.get_bind().dialect.name), row)
     shared = await session.scalar(select(Blob.storage_key).where(Blob.sha256 == sha256))
     assert shared is not None
     return shared
