@@ -7,11 +7,13 @@ the write or deletes the committed blob; `keep` marks the moment the row owns it
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 
+import anyio
 import anyio.to_thread
 import structlog
 
@@ -65,35 +67,58 @@ class Landing:
         digest = hashlib.sha256()
         verifier = Verifier(expected)
         head = bytearray()
-        batch = bytearray()
-        size = 0
+        batch: list[bytes] = []
+        batched = size = 0
         mime_type: str | None = None
+        storing: asyncio.Future[None] | None = None
 
         def _hash(data: bytes) -> None:
             digest.update(data)
             verifier.update(data)
 
-        async def flush() -> None:
-            data = bytes(batch)
-            batch.clear()
-            # Hashing runs in a worker thread: the event loop keeps serving other requests.
-            await anyio.to_thread.run_sync(_hash, data)
-            await writer.write(data)
+        async def store(data: bytes) -> None:
+            # The digest and the write each run in a worker thread, side by side: both let go
+            # of the GIL, and the event loop keeps serving other requests.
+            async with anyio.create_task_group() as both:
+                both.start_soon(anyio.to_thread.run_sync, _hash, data)
+                both.start_soon(writer.write, data)
             if scan is not None:
                 await scan.feed(data)
 
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > admission.size_limit:
-                raise PayloadTooLarge(too_large(admission.size_limit))
-            if mime_type is None:
-                head += chunk[: SNIFF_BYTES - len(head)]
-                if len(head) >= SNIFF_BYTES:
-                    mime_type = self._sniff(admission, head)
-            batch += chunk
-            if len(batch) >= WRITE_BATCH:
-                await flush()
-        await flush()
+        async def flush() -> None:
+            # One batch is stored while the next arrives: the bytes go through at the pace of
+            # the slower of the two, not of both one after the other.
+            nonlocal storing, batched
+            data = b"".join(batch)
+            batch.clear()
+            batched = 0
+            if storing is not None:
+                await storing
+            storing = asyncio.ensure_future(store(data))
+
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > admission.size_limit:
+                    raise PayloadTooLarge(too_large(admission.size_limit))
+                if mime_type is None:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                    if len(head) >= SNIFF_BYTES:
+                        mime_type = self._sniff(admission, head)
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= WRITE_BATCH:
+                    await flush()
+            await flush()
+            assert storing is not None
+            await storing
+        finally:
+            if storing is not None:
+                # Whatever stopped the stream, no write is left running when the writer is
+                # aborted next, and a failed one is not left unheard.
+                storing.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.gather(storing, return_exceptions=True)
         if mime_type is None:  # a file shorter than the sniffing window
             mime_type = self._sniff(admission, head)
         verifier.verify()
