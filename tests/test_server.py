@@ -418,16 +418,12 @@ def how_sent(live: LiveServer, request_id: str) -> dict[str, Any]:
         *lines, _unfinished = live.log.read_text().split("\n")  # the last may be half written
         records = [json.loads(line) for line in lines if line.startswith("{")]
         found = next(
-            (
-                r
-                for r in records
-                if r["event"] == "download_sent" and r.get("request_id") == request_id
-            ),
+            (r for r in records if r["event"] == "request" and r.get("request_id") == request_id),
             {},
         )
         return bool(found)
 
-    assert _wait_for(logged), f"no download_sent line for {request_id}"
+    assert _wait_for(logged), f"no access line for {request_id}"
     return found
 
 

@@ -19,6 +19,15 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = structlog.get_logger("filewallball.access")
 
 
+def add_to_access_line(scope: Scope, **fields: object) -> None:
+    """What the request's access line says besides its method, route, status and duration
+    (how a download's body went, say): one line a request, not one more of its own."""
+    scope.setdefault("state", {}).setdefault(_ACCESS_FIELDS, {}).update(fields)
+
+
+_ACCESS_FIELDS = "access_line"
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's path template: metric labels must never hold raw paths."""
     route = scope.get("route")
@@ -72,6 +81,7 @@ class RequestContextMiddleware:
                 route=route,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
+                **scope["state"].get(_ACCESS_FIELDS, {}),
             )
 
 

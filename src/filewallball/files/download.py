@@ -16,19 +16,18 @@ from urllib.parse import quote
 
 import anyio
 import anyio.lowlevel
-import structlog
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from filewallball.errors import RangeNotSatisfiable
+from filewallball.request_context import add_to_access_line
 
 _SINGLE_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")  # 18 digits: past any file size
 _SPECIAL_IN_QUOTES = frozenset('"\\;%')
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 # The ASGI extension through which the server sends a file by itself (granian offers it).
 PATHSEND = "http.response.pathsend"
-log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,5 +227,5 @@ class CountedStreamResponse(Response):
             with anyio.CancelScope(shield=True):
                 elapsed_ms = round((time.perf_counter() - started) * 1000)
                 if self._body is not None:
-                    log.info("download_sent", mode=mode, bytes=sent, complete=complete)
+                    add_to_access_line(scope, mode=mode, bytes=sent, complete=complete)
                 await self._on_finish(sent, complete, elapsed_ms)

@@ -68,6 +68,7 @@ class LocalStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self._root = str(self.root)  # as text: path_of runs on every download
 
     async def open(self) -> None:
         await anyio.to_thread.run_sync(_make_durable_folders, self.root)
@@ -76,13 +77,24 @@ class LocalStorage:
         """Nothing to let go of: every file is closed by the call that opened it."""
 
     def path_of(self, key: str) -> Path:
-        """The file for `key`, refused unless it resolves inside the root and uses no dot name."""
-        if any(part.startswith(".") for part in key.split("/")):
+        """The file for `key`, refused unless it stays inside the root: no empty or dot name
+        (so no `..`, no absolute key), and no symlink below the root, which this storage never
+        makes. One lstat per part of the key, not a resolve() of every folder from `/`: this
+        runs on every download."""
+        parts = key.split("/")
+        if any(not part or part.startswith(".") for part in parts):
             raise StorageError("blob key uses a name reserved by the storage")
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root) or path == self.root:
-            raise StorageError("blob key points outside the storage root")
-        return path
+        path = self._root
+        for depth, part in enumerate(parts, 1):
+            path = f"{path}/{part}"
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                path = "/".join((path, *parts[depth:]))  # nothing further down exists yet
+                break
+            if stat.S_ISLNK(mode):
+                raise StorageError("blob key points outside the storage root")
+        return Path(path)
 
     def local_path(self, key: str) -> Path:
         # Safe to hand over by name: a commit renames a whole new file into place, so whoever
