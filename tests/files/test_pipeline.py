@@ -23,7 +23,13 @@ from filewallball.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
-from filewallball.files.upload.landing import LandedBlob
+from filewallball.files.upload.landing import (
+    BATCHES_IN_ALL,
+    LARGEST_BATCH,
+    SMALLEST_BATCH,
+    LandedBlob,
+    Landings,
+)
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.files.upload.recording import Received
 from filewallball.request_context import Client
@@ -241,3 +247,52 @@ async def test_a_transport_that_stops_sending_times_out(
 
     assert await kept(storage, database) == NOTHING
     assert count_rows(database, "file_uploads", "bytes_received = 10") == 1
+
+
+def numbered_blocks(count: int, size: int = 100_000) -> list[bytes]:
+    """`count` chunks whose every one differs: a chunk stored twice, dropped or out of its
+    place changes the file."""
+    return [number.to_bytes(4, "big") * (size // 4) for number in range(count)]
+
+
+async def test_a_file_of_many_batches_is_stored_whole_and_in_order(
+    app: FastAPI, storage: Storage
+) -> None:
+    chunks = Chunks(*numbered_blocks(60))  # 6 MB: one batch is stored while the next arrives
+    content = b"".join(chunks.chunks)
+
+    received = await send(pipeline_of(app), "blocks.bin", chunks)
+
+    assert received.stored.sha256 == hashlib.sha256(content).hexdigest()
+    assert b"".join([c async for c in storage.read(received.stored.storage_key)]) == content
+
+
+async def test_a_transport_that_breaks_after_some_batches_keeps_nothing(
+    app: FastAPI, storage: Storage, database: Engine
+) -> None:
+    async def breaks() -> AsyncIterator[bytes]:
+        for block in numbered_blocks(35):  # past three batches, one of them being stored
+            yield block
+        raise OSError("connection reset by peer")
+
+    with pytest.raises(ServiceUnavailable):
+        await send(pipeline_of(app), "blocks.bin", breaks())
+
+    assert await kept(storage, database) == NOTHING
+
+
+def test_batches_share_a_fixed_amount_between_the_files_landing_at_once() -> None:
+    landings = Landings()
+    sizes = {}
+    for landing_now in (0, 1, 4, 8, 20, 1000):
+        landings.now = landing_now
+        sizes[landing_now] = landings.batch_bytes()
+
+    assert sizes == {
+        0: LARGEST_BATCH,
+        1: LARGEST_BATCH,
+        4: BATCHES_IN_ALL // 4,
+        8: BATCHES_IN_ALL // 8,
+        20: SMALLEST_BATCH,
+        1000: SMALLEST_BATCH,
+    }

@@ -27,7 +27,25 @@ from filewallball.storage import BlobWriter, Storage, StorageError
 
 log = structlog.get_logger(__name__)
 
-WRITE_BATCH = 1024 * 1024  # bytes handed to the writer, the hash and the scanner at a time
+# Bytes handed to the writer, the hash and the scanner at a time, and two batches of each
+# landing file in memory (one stored while the next arrives). Measured here: a 100 MiB upload
+# alone runs ~15% faster in 1 MiB batches than in 256 KiB ones, and 20 at once in 1 MiB batches
+# took the process to 220 MiB (182 MiB in 256 KiB ones), past its 200 MiB budget. So batches
+# share a fixed amount between the files landing at once, within those bounds.
+LARGEST_BATCH = 1024 * 1024
+SMALLEST_BATCH = 256 * 1024
+BATCHES_IN_ALL = 4 * 1024 * 1024
+
+
+class Landings:
+    """How many files this process is landing now, and so how large their batches are."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def batch_bytes(self) -> int:
+        shared = BATCHES_IN_ALL // max(self.now, 1)
+        return max(SMALLEST_BATCH, min(LARGEST_BATCH, shared))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +63,16 @@ class LandedBlob:
 class Landing:
     """One file's bytes, from the first chunk to the committed blob."""
 
-    def __init__(self, storage: Storage, scanner: Scanner | None, *, scan_fail_open: bool) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        scanner: Scanner | None,
+        *,
+        scan_fail_open: bool,
+        landings: Landings | None = None,
+    ) -> None:
         self._storage = storage
+        self._landings = landings or Landings()
         self._scanner = scanner
         self._scan_fail_open = scan_fail_open
         self._writer: BlobWriter | None = None
@@ -96,6 +122,7 @@ class Landing:
                 await storing
             storing = asyncio.ensure_future(store(data))
 
+        self._landings.now += 1
         try:
             async for chunk in chunks:
                 size += len(chunk)
@@ -107,12 +134,13 @@ class Landing:
                         mime_type = self._sniff(admission, head)
                 batch.append(chunk)
                 batched += len(chunk)
-                if batched >= WRITE_BATCH:
+                if batched >= self._landings.batch_bytes():
                     await flush()
             await flush()
             assert storing is not None
             await storing
         finally:
+            self._landings.now -= 1
             if storing is not None:
                 # Whatever stopped the stream, no write is left running when the writer is
                 # aborted next, and a failed one is not left unheard.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 import anyio
@@ -28,7 +28,7 @@ from filewallball.files import retention
 from filewallball.files.digests import Expected
 from filewallball.files.upload import accounting, policy, recording
 from filewallball.files.upload.accounting import Attempt
-from filewallball.files.upload.landing import LandedBlob, Landing
+from filewallball.files.upload.landing import LandedBlob, Landing, Landings
 from filewallball.files.upload.policy import Admission
 from filewallball.files.upload.recording import AlsoRecord, Received
 from filewallball.request_context import Client
@@ -66,6 +66,7 @@ class Pipeline:
     scanner: Scanner | None = None
     scan_fail_open: bool = False
     longest_expiry: int = 30 * 86_400  # the most seconds `expires_in` may ask for
+    landings: Landings = field(default_factory=Landings)  # the files landing at once
 
     def attempt(self, actor: Actor, client: Client, expected: Iterable[Expected] = ()) -> Upload:
         """One upload by `actor`, to be used as `async with`, whose file must have every
@@ -91,7 +92,10 @@ class Upload:
         self._expected = list(expected)
         self.attempt = attempt
         self._landing = Landing(
-            pipeline.storage, pipeline.scanner, scan_fail_open=pipeline.scan_fail_open
+            pipeline.storage,
+            pipeline.scanner,
+            scan_fail_open=pipeline.scan_fail_open,
+            landings=pipeline.landings,
         )
 
     async def __aenter__(self) -> Upload:
