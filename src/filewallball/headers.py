@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.middleware import cors
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +43,7 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
         self.hsts = hsts
+        self._api_headers = self._headers(API_CSP)  # the same for every API answer: built once
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,26 +60,37 @@ class SecurityHeadersMiddleware:
                     return
                 start, *body = held
                 page = b"".join(part.get("body", b"") for part in body)
-                self._secure(start, docs_csp(page))
+                _add_missing(start, self._headers(docs_csp(page)))
                 for part in (start, *body):
                     await send(part)
                 return
             if message["type"] == "http.response.start":
-                self._secure(message, API_CSP)
+                _add_missing(message, self._api_headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
-    def _secure(self, start: Message, csp: str) -> None:
-        headers = MutableHeaders(scope=start)
-        headers.setdefault("Content-Security-Policy", csp)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    def _headers(self, csp: str) -> list[tuple[bytes, bytes]]:
+        headers = {
+            "content-security-policy": csp,
+            "x-content-type-options": "nosniff",
+            "x-frame-options": "DENY",
+            "referrer-policy": "no-referrer",
+            "cross-origin-resource-policy": "same-origin",
+            "permissions-policy": PERMISSIONS_POLICY,
+        }
         if self.hsts:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+            headers["strict-transport-security"] = HSTS
+        return [(name.encode(), value.encode("latin-1")) for name, value in headers.items()]
+
+
+def _add_missing(start: Message, headers: list[tuple[bytes, bytes]]) -> None:
+    """Add those of `headers` the answer does not set itself (a download sets its own CSP)."""
+    present = {name.lower() for name, _ in start.get("headers", ())}
+    start["headers"] = [
+        *start.get("headers", ()),
+        *(header for header in headers if header[0] not in present),
+    ]
 
 
 class CORSMiddleware(cors.CORSMiddleware):

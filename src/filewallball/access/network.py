@@ -8,6 +8,7 @@ address, which no deny list can name and no allow list admits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
@@ -20,6 +21,9 @@ from filewallball.settings import Network
 Address = IPv4Address | IPv6Address
 
 
+# Every request parses its peer's address, and a few peers send most requests: a parse is
+# ten times the cost of a lookup. Bounded: forwarded hops are the client's to invent.
+@functools.lru_cache(maxsize=4096)
 def normalise(raw: str | None) -> Address | None:
     if not raw:
         return None
