@@ -34,6 +34,7 @@ from filewallball.files.digests import DIGEST_REQUEST_HEADERS
 from filewallball.files.listings import Listings
 from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
+from filewallball.files.upload.rules import ExtensionRules
 from filewallball.gauges import Gauges
 from filewallball.headers import CORSMiddleware, SecurityHeadersMiddleware
 from filewallball.hosts import AllowedHostsMiddleware
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             scanner=scanner,
             scan_fail_open=settings.clamav_fail_open,
             longest_expiry=settings.max_expires_in,
+            rules=ExtensionRules(settings.policy_refresh_seconds),
         )
         state = AppState(
             settings=settings,

@@ -178,7 +178,9 @@ async def put_extension(
     actor: AdminDep,
     audit: AuditDep,
 ) -> ExtensionInfo:
-    return await service.set_extension_rule(session, audit, state.cache, extension, rule)
+    return await service.set_extension_rule(
+        session, audit, state.cache, state.uploads.rules, extension, rule
+    )
 
 
 @router.post(

@@ -31,6 +31,7 @@ from filewallball.files import service as files_service
 from filewallball.files.listings import lists_changed
 from filewallball.files.models import FileExtension
 from filewallball.files.naming import extension_of
+from filewallball.files.upload.rules import ExtensionRules
 from filewallball.images.service import SIZES, thumbnail_key
 from filewallball.settings import Settings, parse_networks
 from filewallball.storage import Storage, StorageError
@@ -130,7 +131,12 @@ async def put_network_setting(
 
 
 async def set_extension_rule(
-    session: AsyncSession, audit: Audit, cache: Cache, name: str, rule: ExtensionRule
+    session: AsyncSession,
+    audit: Audit,
+    cache: Cache,
+    rules: ExtensionRules,
+    name: str,
+    rule: ExtensionRule,
 ) -> ExtensionInfo:
     name = name.lower().lstrip(".")
     if extension_of(f"x.{name}") != name:
@@ -159,6 +165,7 @@ async def set_extension_rule(
         # Files follow their extension into the new category, in every list at once.
         await repository.move_files(session, extension.extension, category.id)
         after_commit(session, lambda: lists_changed(cache))
+    after_commit(session, rules.changed)  # at once here; on other replicas at their next read
     await audit("extension_changed", name, **rule.model_dump(exclude_unset=True))
     return ExtensionInfo(
         extension=extension.extension,

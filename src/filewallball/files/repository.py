@@ -81,6 +81,12 @@ async def extension_rule(session: AsyncSession, extension: str) -> FileExtension
     return result.scalar_one_or_none()
 
 
+async def extension_rules(session: AsyncSession) -> Sequence[FileExtension]:
+    """Every extension's rule, with its category."""
+    result = await session.scalars(select(FileExtension))
+    return result.unique().all()
+
+
 async def category_named(session: AsyncSession, name: str) -> FileCategory:
     result = await session.execute(select(FileCategory).where(FileCategory.name == name))
     return result.scalar_one()

@@ -31,6 +31,7 @@ from filewallball.files.upload.accounting import Attempt
 from filewallball.files.upload.landing import LandedBlob, Landing, Landings
 from filewallball.files.upload.policy import Admission
 from filewallball.files.upload.recording import AlsoRecord, Received
+from filewallball.files.upload.rules import ExtensionRules
 from filewallball.request_context import Client
 from filewallball.storage import Storage, StorageError
 
@@ -67,6 +68,7 @@ class Pipeline:
     scan_fail_open: bool = False
     longest_expiry: int = 30 * 86_400  # the most seconds `expires_in` may ask for
     landings: Landings = field(default_factory=Landings)  # the files landing at once
+    rules: ExtensionRules = field(default_factory=ExtensionRules)  # which types come in
 
     def attempt(self, actor: Actor, client: Client, expected: Iterable[Expected] = ()) -> Upload:
         """One upload by `actor`, to be used as `async with`, whose file must have every
@@ -80,7 +82,7 @@ class Pipeline:
     async def admit(self, filename: str | None, *, at_least: int | None = None) -> Admission:
         """The policy's answer for a file of this name, with at least `at_least` bytes if known."""
         return await policy.admit(
-            self.sessions, filename, max_file_size=self.max_file_size, at_least=at_least
+            self.sessions, self.rules, filename, max_file_size=self.max_file_size, at_least=at_least
         )
 
 

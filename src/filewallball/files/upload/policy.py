@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from filewallball.db import transaction
 from filewallball.errors import PayloadTooLarge, UnsupportedMediaType
-from filewallball.files import repository
 from filewallball.files.naming import extension_of, safe_filename
+from filewallball.files.upload.rules import ExtensionRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +36,7 @@ def too_large(limit: int) -> str:
 
 async def admit(
     sessions: async_sessionmaker[AsyncSession],
+    rules: ExtensionRules,
     raw_filename: str | None,
     *,
     max_file_size: int,
@@ -46,23 +46,18 @@ async def admit(
     type, PayloadTooLarge when `at_least` is over the extension's own limit."""
     filename = safe_filename(raw_filename)
     extension = extension_of(filename)
-    # Its own short transaction: the connection goes back to the pool before the body streams,
-    # so a slow client never holds one of the pool's few connections for minutes.
-    async with transaction(sessions) as session:
-        rule = await repository.extension_rule(session, extension) if extension else None
-        category = rule.category if rule else await repository.category_named(session, "other")
-        category_id, category_name = category.id, category.name
-    if rule is not None and not rule.is_allowed:
+    rule = await rules.rule(sessions, extension)
+    if not rule.is_allowed:
         raise UnsupportedMediaType(f"Files of type .{extension} are not accepted.")
     limit = max_file_size
-    if rule is not None and rule.max_file_size is not None:
+    if rule.max_file_size is not None:
         limit = min(limit, rule.max_file_size)
     refuse_declared_over(at_least, limit)
     return Admission(
         filename=filename,
         extension=extension,
-        category_id=category_id,
-        category=category_name,
+        category_id=rule.category_id,
+        category=rule.category,
         size_limit=limit,
-        declared_mime_type=rule.mime_type if rule else None,
+        declared_mime_type=rule.mime_type,
     )
