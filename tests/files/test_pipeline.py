@@ -10,7 +10,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, S
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.access.clamav import Scanner
 from filewallball.access.roles import Actor, Role
@@ -23,6 +24,7 @@ from filewallball.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
+from filewallball.files.schemas import StoredFile
 from filewallball.files.upload.landing import (
     BATCHES_IN_ALL,
     LARGEST_BATCH,
@@ -296,3 +298,24 @@ def test_batches_share_a_fixed_amount_between_the_files_landing_at_once() -> Non
         20: SMALLEST_BATCH,
         1000: SMALLEST_BATCH,
     }
+
+
+async def test_what_an_attempt_records_with_the_file_commits_in_the_files_transaction(
+    app: FastAPI, database: Engine
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    async def audit_entry(session: AsyncSession, stored: StoredFile) -> None:
+        # The row is there for this transaction, and for no one else until it commits.
+        query = f"SELECT COUNT(*) FROM files WHERE file_uuid = '{stored.file_id}'"
+        inside = (await session.execute(text(query))).scalar_one()
+        seen.append((inside, count_rows(database, "files", f"file_uuid = '{stored.file_id}'")))
+
+    pipeline = pipeline_of(app)
+    async with pipeline.attempt(ANONYMOUS, CLIENT, recorded_with=audit_entry) as upload:
+        admission = await upload.admit("a.txt")
+        blob = await upload.land(admission, upload.body(Chunks(b"audited")))
+        received = await upload.record(blob)
+
+    assert seen == [(1, 0)]
+    assert count_rows(database, "files", f"file_uuid = '{received.stored.file_id}'") == 1

@@ -120,6 +120,19 @@ class Audit:
         self.session.add(self._entry(action, target, outcome, detail))
         await self.session.flush()
 
+    async def within(
+        self,
+        session: AsyncSession,
+        action: str,
+        target: str | None = None,
+        outcome: str = "success",
+        **detail: Any,
+    ) -> None:
+        """Record in `session`'s transaction: the entry commits with the change it describes
+        (an upload's, in the transaction of the file's row)."""
+        session.add(self._entry(action, target, outcome, detail))
+        await session.flush()
+
     async def separately(
         self, action: str, target: str | None = None, outcome: str = "failed", **detail: Any
     ) -> None:

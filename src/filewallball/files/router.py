@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from filewallball.access.gate import bucket_of
 from filewallball.access.roles import Permission, require
@@ -43,6 +44,7 @@ from filewallball.files.schemas import (
     FileChange,
     FileDetails,
     FilePage,
+    StoredFile,
     UploadedFile,
 )
 from filewallball.files.upload import multipart, raw
@@ -187,15 +189,20 @@ async def _upload(
         settings.max_file_size + multipart.MULTIPART_OVERHEAD,
     )
     expected = digests.expected_from(request.headers)
+
+    async def audited(session: AsyncSession, stored: StoredFile) -> None:
+        await audit.within(session, "upload", stored.file_id, size=stored.size)
+
     async with state.gate.admit(bucket_of(actor, client), reserved):
         try:
-            async with state.uploads.attempt(actor, client, expected) as attempt:
+            async with state.uploads.attempt(
+                actor, client, expected, recorded_with=audited
+            ) as attempt:
                 received = await receive(attempt)
         except MalwareFound as exc:
             await audit.separately("malware_found", outcome="denied", finding=exc.detail)
             raise
     stored = received.stored
-    await audit("upload", stored.file_id, size=stored.size)
     await state.jobs.notify()
     details = service.details(stored, base, 0, 0).model_dump()
     if received.delete_token is not None:

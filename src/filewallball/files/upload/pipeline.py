@@ -26,6 +26,7 @@ from filewallball.cache import Cache
 from filewallball.errors import RequestTimeout, ServiceUnavailable
 from filewallball.files import retention
 from filewallball.files.digests import Expected
+from filewallball.files.schemas import StoredFile
 from filewallball.files.upload import accounting, policy, recording
 from filewallball.files.upload.accounting import Attempt
 from filewallball.files.upload.landing import LandedBlob, Landing, Landings
@@ -70,10 +71,17 @@ class Pipeline:
     landings: Landings = field(default_factory=Landings)  # the files landing at once
     rules: ExtensionRules = field(default_factory=ExtensionRules)  # which types come in
 
-    def attempt(self, actor: Actor, client: Client, expected: Iterable[Expected] = ()) -> Upload:
+    def attempt(
+        self,
+        actor: Actor,
+        client: Client,
+        expected: Iterable[Expected] = (),
+        *,
+        recorded_with: AlsoRecord | None = None,
+    ) -> Upload:
         """One upload by `actor`, to be used as `async with`, whose file must have every
-        `expected` digest."""
-        return Upload(self, Attempt(actor, client), expected)
+        `expected` digest; `recorded_with` commits with the file's row (its audit entry)."""
+        return Upload(self, Attempt(actor, client), expected, recorded_with)
 
     def refuse_declared_over(self, at_least: int | None) -> None:
         """Refuse, before a byte is read, a file known to exceed the global limit."""
@@ -89,9 +97,16 @@ class Pipeline:
 class Upload:
     """One attempt going through the pipeline; its steps are called in order by a transport."""
 
-    def __init__(self, pipeline: Pipeline, attempt: Attempt, expected: Iterable[Expected]) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        attempt: Attempt,
+        expected: Iterable[Expected],
+        recorded_with: AlsoRecord | None = None,
+    ) -> None:
         self._pipeline = pipeline
         self._expected = list(expected)
+        self._recorded_with = recorded_with
         self.attempt = attempt
         self._landing = Landing(
             pipeline.storage,
@@ -148,6 +163,12 @@ class Upload:
         then on the blob belongs to its row. `expires_in` and `max_downloads` as the client sent
         them (None: none)."""
         kept = retention.parse(expires_in, max_downloads, longest=self._pipeline.longest_expiry)
+        works = [work for work in (also, self._recorded_with) if work is not None]
+
+        async def all_of_them(session: AsyncSession, stored: StoredFile) -> None:
+            for work in works:
+                await work(session, stored)
+
         received = await recording.record(
             self._pipeline.sessions,
             self._pipeline.cache,
@@ -156,7 +177,7 @@ class Upload:
             tags=tags,
             is_public=is_public,
             retention=kept,
-            also=also,
+            also=all_of_them if works else None,
         )
         if received.stored.storage_key == blob.key:
             self._landing.keep()
