@@ -117,8 +117,7 @@ class Audit:
     ) -> None:
         """Record in the request's transaction: the entry commits with what it describes, and
         the request never needs a second database connection."""
-        self.session.add(self._entry(action, target, outcome, detail))
-        await self.session.flush()
+        await self.within(self.session, action, target, outcome, **detail)
 
     async def within(
         self,
