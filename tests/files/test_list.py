@@ -143,61 +143,63 @@ async def test_a_list_shows_every_write_at_once(client_for: ClientFor) -> None:
     assert listed((await owner.get("/files")).json()) == ["two.txt"]
 
 
+class Builds:
+    """A page's builder that counts how often it is asked: it answers `body` after `delay`
+    seconds, for a page that ends `lasts` seconds after it is built (None: when a write
+    comes)."""
+
+    def __init__(
+        self, body: bytes = b"{}", *, delay: float = 0, lasts: float | None = None
+    ) -> None:
+        self.body, self.delay, self.lasts = body, delay, lasts
+        self.count = 0
+
+    async def __call__(self) -> tuple[bytes, datetime | None]:
+        self.count += 1
+        await asyncio.sleep(self.delay)
+        ends = None if self.lasts is None else utcnow() + timedelta(seconds=self.lasts)
+        return self.body, ends
+
+
 async def test_clients_that_miss_together_wait_for_one_build() -> None:
     cache = MemoryCache(ttl=60)
     listings = Listings(cache)
     await lists_changed(cache)  # a generation to keep pages under
-    builds = 0
-
-    async def build() -> tuple[bytes, None]:
-        nonlocal builds
-        builds += 1
-        await asyncio.sleep(0.05)
-        return b'{"items": []}', None
+    build = Builds(b'{"items": []}', delay=0.05)
 
     pages = await asyncio.gather(*(listings.page("first", build) for _ in range(20)))
-    assert pages == [b'{"items": []}'] * 20 and builds == 1
+    assert pages == [b'{"items": []}'] * 20 and build.count == 1
     await listings.page("first", build)
-    assert builds == 1  # kept
+    assert build.count == 1  # kept
     await lists_changed(MemoryCache(ttl=60))  # another cache: not this process's generation
     await listings.page("first", build)
-    assert builds == 1
+    assert build.count == 1
 
 
 async def test_a_kept_page_ends_when_its_first_file_expires() -> None:
     cache = MemoryCache(ttl=60)
     listings = Listings(cache)
     await lists_changed(cache)
-    builds = 0
-
-    async def build() -> tuple[bytes, datetime]:
-        nonlocal builds
-        builds += 1
-        return b"{}", utcnow() + timedelta(seconds=0.2)
+    build = Builds(lasts=0.2)  # the first file it counts expires in 0.2 s
 
     await listings.page("first", build)
     await listings.page("first", build)
-    assert builds == 1
+    assert build.count == 1
     await asyncio.sleep(0.3)  # the file expired; a page otherwise lives a second
     await listings.page("first", build)
-    assert builds == 2
+    assert build.count == 2
     await lists_changed(cache)  # a write
     await listings.page("first", build)
-    assert builds == 3
+    assert build.count == 3
 
 
 async def test_without_a_cache_shared_by_the_workers_no_page_is_kept() -> None:
     listings = Listings(PassThroughCache())
-    builds = 0
-
-    async def build() -> tuple[bytes, None]:
-        nonlocal builds
-        builds += 1
-        return b"{}", None
+    build = Builds()
 
     await listings.page("first", build)
     await listings.page("first", build)
-    assert builds == 2
+    assert build.count == 2
 
 
 async def test_a_lost_generation_is_begun_anew_and_no_page_from_before_returns() -> None:
