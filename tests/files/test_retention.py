@@ -113,16 +113,17 @@ async def test_a_retention_that_cannot_be_kept_is_refused_and_nothing_stored(
 
 
 async def test_cleanup_purges_expired_and_long_deleted_files_once(
-    app: FastAPI, client: httpx.AsyncClient, database: Engine, storage: Storage
+    paused: FastAPI, http: httpx.AsyncClient, database: Engine, storage: Storage
 ) -> None:
+    # The paused app: its own periodic sweep, which cleans up too, must not run meanwhile.
     expired = (
-        await client.post("/upload", files={"file": ("e.txt", b"e")}, data={"expires_in": "60"})
+        await http.post("/upload", files={"file": ("e.txt", b"e")}, data={"expires_in": "60"})
     ).json()
-    deleted = (await client.post("/upload", files={"file": ("d.txt", b"d")})).json()
-    kept = (await client.post("/upload", files={"file": ("k.txt", b"k")})).json()
-    await client.get(f"/download/{kept['file_id']}")
-    await activity_written(app)
-    await client.delete(
+    deleted = (await http.post("/upload", files={"file": ("d.txt", b"d")})).json()
+    kept = (await http.post("/upload", files={"file": ("k.txt", b"k")})).json()
+    await http.get(f"/download/{kept['file_id']}")
+    await activity_written(paused)
+    await http.delete(
         f"/files/{deleted['file_id']}", headers={"X-Delete-Token": deleted["delete_token"]}
     )
     await expire(database, expired["file_id"])
@@ -131,7 +132,7 @@ async def test_cleanup_purges_expired_and_long_deleted_files_once(
         "UPDATE files SET deleted_at = '2020-01-01 00:00:00' WHERE is_deleted = 1",
         "UPDATE file_views SET created_at = '2020-01-01 00:00:00'",
     )
-    state = app.state.fwb
+    state = paused.state.fwb
 
     async def run() -> cleanup.Cleaned:
         return await cleanup.cleanup(
@@ -145,14 +146,15 @@ async def test_cleanup_purges_expired_and_long_deleted_files_once(
     assert len(await blob_keys(storage)) == 1
     assert count_rows(database, "audit_logs", "action = 'purge' AND actor = 'cleanup'") == 2
     assert count_rows(database, "file_downloads") == 1  # recent logs stay
-    assert (await client.get(f"/download/{kept['file_id']}")).content == b"k"
+    assert (await http.get(f"/download/{kept['file_id']}")).content == b"k"
 
 
 async def test_the_cleanup_command_says_what_it_did(
-    client: httpx.AsyncClient, database: Engine, settings: Settings
+    http: httpx.AsyncClient, database: Engine, settings: Settings
 ) -> None:
+    # The paused app: its own periodic sweep, which cleans up too, must not purge it first.
     uploaded = (
-        await client.post("/upload", files={"file": ("e.txt", b"e")}, data={"expires_in": "60"})
+        await http.post("/upload", files={"file": ("e.txt", b"e")}, data={"expires_in": "60"})
     ).json()
     await expire(database, uploaded["file_id"])
 
