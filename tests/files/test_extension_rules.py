@@ -5,33 +5,33 @@ cannot be read leaves the last rules in force."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from filewallball.files import repository
 from filewallball.files.upload import rules as rules_module
 from filewallball.files.upload.rules import ExtensionRules
+from tests.conftest import change
 
 pytestmark = pytest.mark.anyio
 
 
-def refuse_csv(database: Engine, refused: bool = True) -> None:
-    with database.begin() as connection:
-        connection.execute(
-            text("UPDATE file_extensions SET is_allowed = :allowed WHERE extension = 'csv'"),
-            {"allowed": not refused},
-        )
+async def refuse_csv(database: Engine, refused: bool = True) -> None:
+    allowed = 0 if refused else 1
+    await change(
+        database, f"UPDATE file_extensions SET is_allowed = {allowed} WHERE extension = 'csv'"
+    )
 
 
 @pytest.fixture
-def csv_restored(database: Engine) -> Iterator[None]:
+async def csv_restored(database: Engine) -> AsyncIterator[None]:
     yield
-    refuse_csv(database, refused=False)
+    await refuse_csv(database, refused=False)
 
 
 @pytest.mark.usefixtures("csv_restored")
@@ -43,7 +43,7 @@ async def test_a_rule_changed_elsewhere_holds_within_the_refresh_time(
     rules = ExtensionRules(refresh_seconds=1.5)
     assert (await rules.rule(sessions, "csv")).is_allowed
 
-    refuse_csv(database)  # as another replica's admin would
+    await refuse_csv(database)  # as another replica's admin would
 
     assert (await rules.rule(sessions, "csv")).is_allowed  # kept, for now
     await asyncio.sleep(1.6)
@@ -56,7 +56,7 @@ async def test_a_rule_changed_here_holds_at_once(app: FastAPI, database: Engine)
     rules = ExtensionRules(refresh_seconds=60)
     assert (await rules.rule(sessions, "csv")).is_allowed
 
-    refuse_csv(database)
+    await refuse_csv(database)
     await rules.changed()  # what the admin endpoint runs after its commit
 
     assert not (await rules.rule(sessions, "csv")).is_allowed
