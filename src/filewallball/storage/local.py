@@ -89,7 +89,7 @@ class LocalStorage:
             path = f"{path}/{part}"
             try:
                 mode = os.lstat(path).st_mode
-            except (FileNotFoundError, NotADirectoryError):
+            except FileNotFoundError:
                 path = "/".join((path, *parts[depth:]))  # nothing further down exists yet
                 break
             if stat.S_ISLNK(mode):

@@ -69,10 +69,10 @@ class Landing:
         scanner: Scanner | None,
         *,
         scan_fail_open: bool,
-        landings: Landings,
+        landings: Landings | None = None,
     ) -> None:
         self._storage = storage
-        self._landings = landings
+        self._landings = landings or Landings()
         self._scanner = scanner
         self._scan_fail_open = scan_fail_open
         self._writer: BlobWriter | None = None
