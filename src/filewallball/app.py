@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from filewallball import __version__, docs, health, openapi
 from filewallball.access import audit
@@ -26,12 +27,14 @@ from filewallball.cache import create_cache
 from filewallball.categories.router import router as categories_router
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
+from filewallball.direct_routes import DirectRoutes
 from filewallball.errors import Forbidden, Unauthorized
 from filewallball.files import service as files_service
 from filewallball.files import sweep
 from filewallball.files.activity import ActivityWriter
 from filewallball.files.digests import DIGEST_REQUEST_HEADERS
 from filewallball.files.listings import Listings
+from filewallball.files.router import download, file_info, view
 from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.files.upload.rules import ExtensionRules
@@ -68,6 +71,10 @@ Send an API key as `Authorization: Bearer fwb_…` ("Authorize" above). Without 
 in the anonymous role, which may upload and read by default; the operations with a lock
 take a key, and the admin ones require one.
 """
+
+
+# The most requested routes, called by DirectRoutes without FastAPI's per-request machinery.
+DIRECT_ENDPOINTS = (health.live, file_info, download, view)
 
 
 # What the access guard may answer on any route, before the route itself runs.
@@ -238,7 +245,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for refusal in (Unauthorized, Forbidden):
         app.add_exception_handler(refusal, audit.on_refusal)
     # Added innermost first: request context → security headers → unexpected errors → allowed
-    # hosts → CORS → access guard → routes.
+    # hosts → CORS → access guard → direct routes → FastAPI's routes.
+    app.add_middleware(
+        DirectRoutes,
+        routes=[
+            route
+            for route in (*health.router.routes, *files_router.routes)
+            if isinstance(route, APIRoute) and route.endpoint in DIRECT_ENDPOINTS
+        ],
+    )
     app.add_middleware(AccessGuard)
     app.add_middleware(
         CORSMiddleware,

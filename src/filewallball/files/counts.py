@@ -46,10 +46,10 @@ class ShownCounts:
         entry = self._entries.get(file_pk)
         if entry is not None:
             return entry[1]
-        if self._writing:  # a read begun now may or may not see the batch: read alone
-            return await self._read(sessions, file_pk)
-        # Joined only by those who ask before the writer begins again: a read begun before a
-        # write must not answer those who ask after it.
+        # Joined only by those who ask before the writer begins or ends a batch: a read begun
+        # before a commit must not answer those who ask after it (they could see a count go
+        # back). A read that overlaps a batch may or may not hold its events, so it answers
+        # those who asked meanwhile but is not kept (see _read).
         key = (file_pk, self._generation)
         return await self._reading.load(key, lambda: self._read(sessions, file_pk))
 

@@ -1,0 +1,50 @@
+"""The most requested routes are called directly, without FastAPI's per-request machinery; a
+route that would need that machinery is refused when the app is built."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import Query, Request
+from fastapi.routing import APIRoute
+
+from filewallball.deps import ContextDep
+from filewallball.direct_routes import DirectRoutes
+
+
+async def _app(scope: object, receive: object, send: object) -> None:
+    raise AssertionError("not reached")
+
+
+async def takes_what_it_may(file_id: str, request: Request, context: ContextDep) -> None:
+    return None
+
+
+async def takes_a_query(file_id: str, size: int = Query(1)) -> None:
+    return None
+
+
+async def takes_a_number(file_id: int) -> None:
+    return None
+
+
+async def skips_its_path_parameter() -> None:
+    return None
+
+
+def test_an_endpoint_taking_path_parameters_the_request_and_the_context_is_taken() -> None:
+    DirectRoutes(_app, [APIRoute("/files/{file_id}", takes_what_it_may)])
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "why"),
+    [
+        (takes_a_query, "not 'size'"),
+        (takes_a_number, "not 'file_id'"),
+        (skips_its_path_parameter, "every path parameter must be taken"),
+    ],
+)
+def test_an_endpoint_needing_more_is_refused_when_the_app_is_built(
+    endpoint: object, why: str
+) -> None:
+    with pytest.raises(TypeError, match=why):
+        DirectRoutes(_app, [APIRoute("/files/{file_id}", endpoint)])  # type: ignore[arg-type]
