@@ -28,6 +28,7 @@ from filewallball.categories.router import router as categories_router
 from filewallball.db import create_engine, create_sessionmaker
 from filewallball.deps import AppState
 from filewallball.direct_routes import DirectRoutes
+from filewallball.edge import Edge
 from filewallball.errors import Forbidden, Unauthorized
 from filewallball.files import service as files_service
 from filewallball.files import sweep
@@ -39,15 +40,13 @@ from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.files.upload.rules import ExtensionRules
 from filewallball.gauges import Gauges
-from filewallball.headers import CORSMiddleware, SecurityHeadersMiddleware
-from filewallball.hosts import AllowedHostsMiddleware
+from filewallball.headers import CORSMiddleware
 from filewallball.images import service as images_service
 from filewallball.images.router import router as images_router
 from filewallball.jobs.wakeup import LocalWakeup, RedisWakeup, Wakeup
 from filewallball.jobs.worker import Worker
 from filewallball.log import configure_logging
-from filewallball.problems import UnexpectedErrors, install_error_handlers, problem_response
-from filewallball.request_context import RequestContextMiddleware
+from filewallball.problems import install_error_handlers, problem_response
 from filewallball.resumable import protocol as tus
 from filewallball.resumable.locks import create_locks
 from filewallball.resumable.protocol import FILE_HEADERS
@@ -244,8 +243,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.document_instance(app, settings)
     for refusal in (Unauthorized, Forbidden):
         app.add_exception_handler(refusal, audit.on_refusal)
-    # Added innermost first: request context → security headers → unexpected errors → allowed
-    # hosts → CORS → access guard → direct routes → FastAPI's routes.
+    # Added innermost first: the edge (request id, hosts, security headers, unexpected errors,
+    # access line) → CORS → access guard → direct routes → FastAPI's routes.
     app.add_middleware(
         DirectRoutes,
         routes=[
@@ -283,10 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         allow_credentials=False,
     )
-    app.add_middleware(AllowedHostsMiddleware, allowed=settings.allowed_hosts)
-    app.add_middleware(UnexpectedErrors)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(Edge, allowed_hosts=settings.allowed_hosts, hsts=settings.hsts)
     # Routes are matched in order, one after another: the most requested come first.
     app.include_router(health.router)
     app.include_router(files_router)

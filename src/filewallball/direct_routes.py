@@ -121,6 +121,8 @@ async def _handled(request: Request, exc: Exception) -> Response | None:
     """The answer the app's exception handlers give, as FastAPI's own routes would get it."""
     handlers: dict[Any, Callable[[Request, Exception], Any]] = request.app.exception_handlers
     for cls in type(exc).__mro__:
+        if cls is Exception:  # the last resort is the edge's, as for every other route
+            return None
         handler = handlers.get(cls)
         if handler is not None:
             answer = (

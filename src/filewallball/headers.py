@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
+from collections.abc import Iterable
 
 from starlette.datastructures import Headers
 from starlette.middleware import cors
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
-from filewallball.openapi import DOCS_PAGES
 from filewallball.problems import problem
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -39,36 +40,15 @@ PERMISSIONS_POLICY = (
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
-        self.app = app
+class SecurityHeaders:
+    """The headers of API answers, built once, and those of a docs page."""
+
+    def __init__(self, *, hsts: bool = False) -> None:
         self.hsts = hsts
-        self._api_headers = self._headers(API_CSP)  # the same for every API answer: built once
+        self.for_api = self._headers(API_CSP)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        is_docs = scope["path"] in DOCS_PAGES
-        held: list[Message] = []
-
-        async def send_with_headers(message: Message) -> None:
-            if is_docs:
-                # A docs page is small and whole: hold it to hash its inline script.
-                held.append(message)
-                if message["type"] == "http.response.start" or message.get("more_body"):
-                    return
-                start, *body = held
-                page = b"".join(part.get("body", b"") for part in body)
-                _add_missing(start, self._headers(docs_csp(page)))
-                for part in (start, *body):
-                    await send(part)
-                return
-            if message["type"] == "http.response.start":
-                _add_missing(message, self._api_headers)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def for_docs(self, page: bytes) -> list[tuple[bytes, bytes]]:
+        return self._headers(docs_csp(page))
 
     def _headers(self, csp: str) -> list[tuple[bytes, bytes]]:
         headers = {
@@ -84,13 +64,16 @@ class SecurityHeadersMiddleware:
         return [(name.encode(), value.encode("latin-1")) for name, value in headers.items()]
 
 
-def _add_missing(start: Message, headers: list[tuple[bytes, bytes]]) -> None:
-    """Add those of `headers` the answer does not set itself (a download sets its own CSP)."""
+def add_missing(start: Message, *headers: Iterable[tuple[bytes, bytes]]) -> None:
+    """Add those of `headers` (lower-case names) the answer does not set itself (a download
+    sets its own CSP), the first of a name only."""
     present = {name.lower() for name, _ in start.get("headers", ())}
-    start["headers"] = [
-        *start.get("headers", ()),
-        *(header for header in headers if header[0] not in present),
-    ]
+    added = []
+    for header in itertools.chain(*headers):
+        if header[0] not in present:
+            present.add(header[0])
+            added.append(header)
+    start["headers"] = [*start.get("headers", ()), *added]
 
 
 class CORSMiddleware(cors.CORSMiddleware):

@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from filewallball.access.guard import PROBES
-from filewallball.problems import problem
 from filewallball.settings import ANY_HOST
 
 _NAME = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\]")
@@ -45,23 +44,10 @@ def is_allowed(host: str, allowed: list[str]) -> bool:
     return False
 
 
-class AllowedHostsMiddleware:
-    """Refuses other Host headers with a 400 problem (Starlette's TrustedHostMiddleware answers
-    in plain text). The probes answer whatever the Host: Kubernetes and Prometheus call them by
-    the pod's IP address, and they build no links."""
-
-    def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
-        self.app = app
-        self.allowed = [host.lower() for host in allowed]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or ANY_HOST in self.allowed
-            or scope["path"] in PROBES
-            or is_allowed(host_of(scope) or "", self.allowed)
-        ):
-            await self.app(scope, receive, send)
-            return
-        detail = "This service does not answer to the host named in the Host header."
-        await problem(400, detail)(scope, receive, send)
+def admits(scope: Scope, allowed: list[str]) -> bool:
+    """Whether to answer a request with this Host header (`allowed` in lower case). The probes
+    answer whatever the Host: Kubernetes and Prometheus call them by the pod's IP address, and
+    they build no links."""
+    return (
+        ANY_HOST in allowed or scope["path"] in PROBES or is_allowed(host_of(scope) or "", allowed)
+    )

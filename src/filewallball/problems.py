@@ -16,7 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filewallball.errors import (
     PROBLEM_JSON,
@@ -104,7 +103,8 @@ async def _on_client_disconnect(request: Request, _: Exception) -> JSONResponse:
     return problem(400, "The request body ended before it was complete, or was malformed.")
 
 
-def _unexpected(path: str, exc: Exception) -> JSONResponse:
+def unexpected(path: str, exc: Exception) -> JSONResponse:
+    """The bare 500 answer to an exception nobody expected, logged with its traceback."""
     log.error("unhandled_error", path=path, error=type(exc).__name__, exc_info=exc)
     return problem(
         500, "Something went wrong on our side. It has been logged.", slug="internal-error"
@@ -112,36 +112,7 @@ def _unexpected(path: str, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return _unexpected(request.url.path, exc)
-
-
-class UnexpectedErrors:
-    """Answers an unexpected exception with a bare 500 problem. Starlette's own last resort
-    (`_on_unexpected`) sits outside every middleware, so its answer would miss the security
-    headers and the request id; added inside those middleware, this one's answer has both."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_noting_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_start)
-        except Exception as exc:
-            if started:
-                # Too late for an answer: the server cuts the connection, so that a client
-                # never takes half a body for the whole of it.
-                raise
-            await _unexpected(scope["path"], exc)(scope, receive, send)
+    return unexpected(request.url.path, exc)
 
 
 # OpenAPI response entries, each with the example we really send.

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from filewallball.access import keys
 from filewallball.access.network import client_address, client_bucket
@@ -23,6 +23,7 @@ from filewallball.access.roles import Actor, Role, key_required
 from filewallball.deps import AppState
 from filewallball.openapi import ASSET_PATHS, DOCS_PAGES
 from filewallball.problems import problem, problem_for
+from filewallball.request_context import add_response_headers
 
 log = structlog.get_logger("filewallball.access")
 
@@ -137,15 +138,6 @@ class AccessGuard:
             refusal, reason = problem_for(key_required()), "no_key"
         request_state["actor"] = actor
 
-        limit_headers: dict[str, str] = {}
-
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start" and limit_headers:
-                response_headers = MutableHeaders(scope=message)
-                for name, value in limit_headers.items():
-                    response_headers.setdefault(name, value)
-            await send(message)
-
         # Probes are never limited, so that a busy node cannot get its replicas restarted. A
         # refused request always counts, against its address, even on a probe: a client
         # guessing keys runs into the limit like any other.
@@ -164,7 +156,8 @@ class AccessGuard:
                     )(scope, receive, send)
                     return
             else:
-                limit_headers.update(verdict.headers)
+                limit_headers = verdict.headers
+                add_response_headers(scope, limit_headers)
                 if not verdict.allowed:
                     await audit("rate_limited", actor.label, route_class=kind.value)
                     retry = str(max(verdict.reset_after, 1))
@@ -178,10 +171,10 @@ class AccessGuard:
 
         if refusal is not None:
             await audit("auth_failed", reason=reason)
-            await refusal(scope, receive, send_with_limits)
+            await refusal(scope, receive, send)
             return
         if not rules.admits_role(address, actor.role):
             await audit("ip_denied", actor.label)
-            await _ip_denied()(scope, receive, send_with_limits)
+            await _ip_denied()(scope, receive, send)
             return
-        await self.app(scope, receive, send_with_limits)
+        await self.app(scope, receive, send)
