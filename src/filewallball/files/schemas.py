@@ -19,7 +19,10 @@ FileId = Annotated[
 
 
 class StoredFile(BaseModel):
-    """A live file's metadata, as cached. Counters are not here: they change on every read."""
+    """A live file's metadata, as cached. Counters are not here: they change on every read.
+    Frozen: one parsed copy of a cache entry serves every request (see service._parsed)."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
     file_id: str
