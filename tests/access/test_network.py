@@ -8,6 +8,7 @@ from ipaddress import ip_address, ip_network
 
 import httpx
 import pytest
+from sqlalchemy import event
 from starlette.datastructures import Headers
 
 from filewallball.access.network import NetworkRules, client_address, client_bucket, normalise
@@ -242,3 +243,28 @@ async def test_admins_change_network_rules_at_run_time_on_every_replica(
     assert unknown.status_code == 404
     audit = (await admin.get("/admin/audit", params={"action": "setting_changed"})).json()
     assert audit["total"] == 2
+
+
+@pytest.mark.anyio
+async def test_rules_due_for_a_refresh_are_read_once_for_every_request_waiting(
+    settings: Settings,
+) -> None:
+    app = create_app(settings.model_copy(update={"policy_refresh_seconds": 0.2}))
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "system_settings" in statement:
+            reads.append(statement)
+
+    async with app.router.lifespan_context(app):
+        engine = app.state.fwb.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.60", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            await http.get("/files")
+            await asyncio.sleep(0.3)  # the rules are due again
+            reads.clear()
+            answers = await asyncio.gather(*(http.get("/files") for _ in range(40)))
+        event.remove(engine, "before_cursor_execute", count)
+    assert {answer.status_code for answer in answers} == {200}
+    assert len(reads) == 1

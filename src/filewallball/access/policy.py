@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filewallball.access.network import NetworkRules
 from filewallball.access.roles import Role
+from filewallball.cache.coalesce import Coalesced
 from filewallball.settings import Network, Settings, parse_networks
 from filewallball.system_settings import SystemSetting
 
@@ -33,6 +34,8 @@ class PolicySource:
         self._sessions = sessions
         self._rules = self._from_settings({})
         self._loaded_at = float("-inf")
+        self._changes = 0  # changes made here: a read begun before one must not undo it
+        self._refreshing: Coalesced[None] = Coalesced()
 
     def _from_settings(self, overrides: dict[str, str]) -> NetworkRules:
         def pick(key: str, default: Sequence[Network]) -> tuple[Network, ...]:
@@ -53,10 +56,19 @@ class PolicySource:
 
     async def rules(self) -> NetworkRules:
         if time.monotonic() - self._loaded_at >= self._settings.policy_refresh_seconds:
-            await self.reload()
+            # One read for every request that finds the rules due, not one each: under load,
+            # hundreds began at once every few seconds, and requests waited up to a second
+            # for them (bench/README.md).
+            changes = self._changes
+            await self._refreshing.load(changes, lambda: self._read(changes))
         return self._rules
 
     async def reload(self) -> None:
+        """Read the rules again now: an admin changed them here (run after the commit)."""
+        self._changes += 1
+        await self._read(self._changes)
+
+    async def _read(self, changes: int) -> None:
         try:
             async with self._sessions() as session:
                 rows = await session.execute(
@@ -65,8 +77,12 @@ class PolicySource:
                     )
                 )
                 overrides = {key: value or "" for key, value in rows.all()}
-            self._rules = self._from_settings(overrides)
+            rules = self._from_settings(overrides)
         except (SQLAlchemyError, ValueError) as exc:
             # Keep enforcing the last rules we had rather than none.
             log.warning("network_rules_not_refreshed", error=type(exc).__name__)
-        self._loaded_at = time.monotonic()
+            self._loaded_at = time.monotonic()
+            return
+        if changes == self._changes:  # else an admin's change is being read, or was
+            self._rules = rules
+            self._loaded_at = time.monotonic()
