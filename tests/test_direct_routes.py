@@ -4,7 +4,7 @@ route that would need that machinery is refused when the app is built."""
 from __future__ import annotations
 
 import pytest
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.routing import APIRoute
 
 from filewallball.deps import ContextDep
@@ -33,6 +33,16 @@ async def skips_its_path_parameter() -> None:
 
 def test_an_endpoint_taking_path_parameters_the_request_and_the_context_is_taken() -> None:
     DirectRoutes(_app, [APIRoute("/files/{file_id}", takes_what_it_may)])
+
+
+async def _a_dependency() -> None:
+    return None
+
+
+def test_a_route_with_dependencies_of_its_own_is_refused() -> None:
+    route = APIRoute("/files/{file_id}", takes_what_it_may, dependencies=[Depends(_a_dependency)])
+    with pytest.raises(TypeError, match="runs no dependencies"):
+        DirectRoutes(_app, [route])
 
 
 @pytest.mark.parametrize(

@@ -243,8 +243,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.document_instance(app, settings)
     for refusal in (Unauthorized, Forbidden):
         app.add_exception_handler(refusal, audit.on_refusal)
-    # Added innermost first: the edge (request id, hosts, security headers, unexpected errors,
-    # access line) → CORS → access guard → direct routes → FastAPI's routes.
+    # Outermost to innermost, so added in reverse: the edge (request id, hosts, security
+    # headers, unexpected errors, access line) → CORS → access guard → direct routes →
+    # FastAPI's routes.
     app.add_middleware(
         DirectRoutes,
         routes=[

@@ -57,6 +57,8 @@ def _direct(route: APIRoute) -> _Direct:
             )
     if set(path_parameters) != set(route.param_convertors):
         raise TypeError(f"{route.path}: every path parameter must be taken, as str")
+    if route.dependencies:
+        raise TypeError(f"{route.path}: a direct route runs no dependencies of its route")
     return _Direct(
         route, frozenset(route.methods or ()), tuple(path_parameters), takes_request, takes_context
     )
@@ -104,6 +106,8 @@ class DirectRoutes:
             answer = handled
         if not isinstance(answer, Response):
             answer = _json(route, answer)
+        # An error from here on is the edge's: every answer these endpoints give sends its
+        # start first, after which no handler could answer anyway.
         await answer(scope, receive, send)
 
 
@@ -128,6 +132,7 @@ async def _handled(request: Request, exc: Exception) -> Response | None:
             answer = (
                 await handler(request, exc) if is_async_callable(handler) else handler(request, exc)
             )
-            assert isinstance(answer, Response)
+            if not isinstance(answer, Response):
+                raise TypeError(f"the handler of {cls.__name__} answered no Response")
             return answer
     return None

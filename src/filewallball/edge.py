@@ -7,8 +7,9 @@
 - an unexpected exception answered with a bare 500 problem, with those headers and the id;
 - one access-log line and the HTTP metrics, labelled by route template.
 
-One layer, not five: each layer costs a call and a wrapped `send` per message, together a
-tenth of a popular file's request (bench/README.md).
+One layer, where there were four and a fifth wrapped `send` in the access guard: each layer
+costs a call and a wrapped `send` per message, together a tenth of a popular file's request
+(bench/README.md).
 """
 
 from __future__ import annotations

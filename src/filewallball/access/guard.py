@@ -156,8 +156,7 @@ class AccessGuard:
                     )(scope, receive, send)
                     return
             else:
-                limit_headers = verdict.headers
-                add_response_headers(scope, limit_headers)
+                add_response_headers(scope, verdict.headers)
                 if not verdict.allowed:
                     await audit("rate_limited", actor.label, route_class=kind.value)
                     retry = str(max(verdict.reset_after, 1))
@@ -165,7 +164,7 @@ class AccessGuard:
                         429,
                         f"Too many requests. Try again in {retry} seconds.",
                         slug="rate-limited",
-                        headers={**limit_headers, "Retry-After": retry},
+                        headers={**verdict.headers, "Retry-After": retry},
                     )(scope, receive, send)
                     return
 

@@ -63,11 +63,14 @@ class _Limit:
     key: str  # what sets this limit's counters apart: `10/1`
 
 
-def _limits(value: str) -> list[_Limit]:
-    return [
+def _parse(value: str) -> list[_Limit]:
+    """The limits of a class, narrowest window first: a request one of them refuses is not
+    charged to the wider ones after it."""
+    limits = [
         _Limit(item.amount, item.get_expiry(), f"{item.amount}/{item.get_expiry()}")
         for item in parse_many(value)
     ]
+    return sorted(limits, key=lambda limit: limit.seconds)
 
 
 def _verdict(limit: _Limit, allowed: bool, in_window: int, oldest_age: float) -> Verdict:
@@ -109,7 +112,7 @@ class _InMemory:
             allowed = len(window) < limit.amount
             if allowed:
                 window.append(now)
-            verdicts.append(_verdict(limit, allowed, len(window), now - window[0]))
+            verdicts.append(_verdict(limit, allowed, len(window), now - window[0] if window else 0))
             if not allowed:
                 break
         return verdicts
@@ -170,6 +173,7 @@ class _InRedis:
         answers = await self._hit(keys=keys, args=arguments)
         return [
             _verdict(limit, bool(allowed), int(in_window), float(age))
+            # the answers stop at the first limit that refused
             for limit, (allowed, in_window, age) in zip(limits, answers, strict=False)
         ]
 
@@ -184,10 +188,10 @@ class RateLimiter:
         )
         self._breaker = _redis.Breaker()
         self._limits: dict[RouteClass, list[_Limit]] = {
-            RouteClass.read: _limits(settings.rate_limit_reads),
-            RouteClass.upload: _limits(settings.rate_limit_uploads),
-            RouteClass.admin: _limits(settings.rate_limit_admin),
-            RouteClass.resumable: _limits(settings.rate_limit_resumable),
+            RouteClass.read: _parse(settings.rate_limit_reads),
+            RouteClass.upload: _parse(settings.rate_limit_uploads),
+            RouteClass.admin: _parse(settings.rate_limit_admin),
+            RouteClass.resumable: _parse(settings.rate_limit_resumable),
         }
 
     async def close(self) -> None:
