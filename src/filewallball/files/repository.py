@@ -75,13 +75,6 @@ class ListFilter:
     query: str | None = None
 
 
-async def extension_rule(session: AsyncSession, extension: str) -> FileExtension | None:
-    result = await session.execute(
-        select(FileExtension).where(FileExtension.extension == extension)
-    )
-    return result.scalar_one_or_none()
-
-
 async def extension_rules(session: AsyncSession) -> Sequence[FileExtension]:
     """Every extension's rule, with its category."""
     result = await session.scalars(select(FileExtension))

@@ -69,10 +69,10 @@ class Landing:
         scanner: Scanner | None,
         *,
         scan_fail_open: bool,
-        landings: Landings | None = None,
+        landings: Landings,
     ) -> None:
         self._storage = storage
-        self._landings = landings or Landings()
+        self._landings = landings  # the process's: batches share its memory budget
         self._scanner = scanner
         self._scan_fail_open = scan_fail_open
         self._writer: BlobWriter | None = None
