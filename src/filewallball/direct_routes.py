@@ -15,7 +15,7 @@ the app is built, so that it cannot drift into needing what this does not provid
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +28,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from filewallball.deps import ContextDep, get_context
 
-Endpoint = Callable[..., Awaitable[Any]]
-
 
 @dataclass(frozen=True, slots=True)
 class _Direct:
     route: APIRoute
     methods: frozenset[str]
-    path_parameters: tuple[str, ...]
     takes_request: str | None  # the parameter's name, if any
     takes_context: str | None
 
@@ -59,9 +56,7 @@ def _direct(route: APIRoute) -> _Direct:
         raise TypeError(f"{route.path}: every path parameter must be taken, as str")
     if route.dependencies:
         raise TypeError(f"{route.path}: a direct route runs no dependencies of its route")
-    return _Direct(
-        route, frozenset(route.methods or ()), tuple(path_parameters), takes_request, takes_context
-    )
+    return _Direct(route, frozenset(route.methods or ()), takes_request, takes_context)
 
 
 class DirectRoutes:
