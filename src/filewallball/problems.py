@@ -111,10 +111,6 @@ def unexpected(path: str, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return unexpected(request.url.path, exc)
-
-
 # OpenAPI response entries, each with the example we really send.
 Responses = dict[int | str, dict[str, Any]]
 
@@ -186,5 +182,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClientDisconnect, _on_client_disconnect)
     for unreachable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
         app.add_exception_handler(unreachable, _on_database_unreachable)
-    app.add_exception_handler(Exception, _on_unexpected)
     document_problems(app)
