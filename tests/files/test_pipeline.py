@@ -121,7 +121,7 @@ async def test_chunks_become_a_file_with_its_row_jobs_and_log(
     )
     assert stored.size == len(content)
     assert stored.sha256 == hashlib.sha256(content).hexdigest()
-    assert stored.tags == ["2026", "reports"]
+    assert stored.tags == ("2026", "reports")
     assert stored.is_public is True
     assert received.delete_token is not None  # anonymous: the one way to delete it again
     assert b"".join([c async for c in storage.read(stored.storage_key)]) == content

@@ -20,7 +20,8 @@ FileId = Annotated[
 
 class StoredFile(BaseModel):
     """A live file's metadata, as cached. Counters are not here: they change on every read.
-    Frozen: one parsed copy of a cache entry serves every request (see service._parsed)."""
+    Frozen and hashable: one parsed copy of a cache entry serves every request (see
+    service._parsed), and the answers built from it are kept by it (service.details)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -41,7 +42,7 @@ class StoredFile(BaseModel):
     width: int | None
     height: int | None
     image_format: str | None
-    tags: list[str]
+    tags: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None = None
