@@ -18,8 +18,9 @@ import pytest
 from PIL import Image
 from redis import Redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
-from filewallball._redis import PAUSE_SECONDS
+from filewallball._redis import PAUSE_SECONDS, SharedConnection
 from filewallball.app import create_app
 from filewallball.cache.redis import RedisCache
 from filewallball.jobs.wakeup import GROUP, STREAM
@@ -65,6 +66,10 @@ class RedisServer:
         """Hangs every command: what a stalled host or a black-holed network looks like."""
         assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -177,3 +182,66 @@ async def test_the_first_command_after_a_restart_finds_a_new_connection(
         assert await cache.get("k") == b"after"
     finally:
         await cache.close()
+
+
+async def test_commands_sent_at_once_on_the_shared_connection_each_get_their_own_reply(
+    redis_server: RedisServer,
+) -> None:
+    shared = SharedConnection(redis_server.url)
+    try:
+
+        async def write_then_read(n: int) -> bytes:
+            await shared.call("SET", f"k{n}", f"value {n}")
+            return bytes(await shared.call("GET", f"k{n}"))
+
+        replies = await asyncio.gather(*(write_then_read(n) for n in range(500)))
+        assert replies == [f"value {n}".encode() for n in range(500)]
+    finally:
+        await shared.aclose()
+
+
+async def test_the_shared_connection_logs_in_and_uses_the_database_its_url_names(
+    redis_server: RedisServer,
+) -> None:
+    with Redis(port=redis_server.port) as admin:
+        admin.config_set("requirepass", "s3cret")
+    shared = SharedConnection(f"redis://:s3cret@127.0.0.1:{redis_server.port}/3")
+    try:
+        await shared.call("SET", "k", "in three")
+    finally:
+        await shared.aclose()
+    with Redis(port=redis_server.port, password="s3cret", db=3) as three:
+        assert three.get("k") == b"in three"
+    with Redis(port=redis_server.port, password="s3cret", db=0) as zero:
+        assert zero.get("k") is None
+
+
+async def test_a_script_redis_has_forgotten_still_runs(redis_server: RedisServer) -> None:
+    shared = SharedConnection(redis_server.url)
+    try:
+        assert await shared.script("return ARGV[1]", [], ["first"]) == b"first"
+        await shared.call("SCRIPT", "FLUSH")  # as a restart does
+        assert await shared.script("return ARGV[1]", [], ["again"]) == b"again"
+    finally:
+        await shared.aclose()
+
+
+async def test_a_frozen_redis_fails_every_waiting_command_in_time_then_a_new_connection_serves(
+    redis_server: RedisServer,
+) -> None:
+    shared = SharedConnection(redis_server.url, timeout=0.2)
+    try:
+        assert await shared.call("PING") == b"PONG"
+        redis_server.freeze()
+        started = time.monotonic()
+        waiting = await asyncio.gather(
+            *(shared.call("GET", f"k{n}") for n in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(outcome, RedisTimeout) for outcome in waiting), waiting
+        assert time.monotonic() - started < 1.0
+        redis_server.thaw()
+        # The frozen connection's late replies are never taken for these.
+        await shared.call("SET", "after", "thawed")
+        assert await shared.call("GET", "after") == b"thawed"
+    finally:
+        await shared.aclose()

@@ -164,13 +164,12 @@ class _InRedis:
     PREFIX = "fwb-limits"
 
     def __init__(self, url: str) -> None:
-        self._redis = _redis.connect(url)
-        self._hit = self._redis.register_script(_HIT)
+        self._redis = _redis.SharedConnection(url)
 
     async def hit(self, counter: str, limits: list[_Limit]) -> list[Verdict]:
         keys = [f"{self.PREFIX}:{counter}:{limit.key}" for limit in limits]
         arguments = [number for limit in limits for number in (limit.amount, limit.seconds)]
-        answers = await self._hit(keys=keys, args=arguments)
+        answers = await self._redis.script(_HIT, keys, arguments)
         return [
             _verdict(limit, bool(allowed), int(in_window), float(age))
             # the answers stop at the first limit that refused

@@ -26,10 +26,9 @@ class RedisCache:
     def __init__(self, url: str, ttl: int) -> None:
         # Short timeouts and a breaker: an unreachable or frozen Redis must cost a request
         # milliseconds, not seconds, and only the first request after it fails.
-        self._redis = _redis.connect(url, health_check_interval=10)
+        self._redis = _redis.SharedConnection(url)
         self._breaker = _redis.Breaker()
         self._ttl = ttl
-        self._replace = self._redis.register_script(_REPLACE)
 
     async def _call(self, command: Callable[[], Awaitable[Any]], *, always: bool = False) -> Any:
         if self._breaker.open and not always:
@@ -43,26 +42,32 @@ class RedisCache:
         return result
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._call(lambda: self._redis.get(KEY_PREFIX + key))
+        value = await self._call(lambda: self._redis.call("GET", KEY_PREFIX + key))
         return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
-        await self._call(lambda: self._redis.set(KEY_PREFIX + key, value, ex=ttl or self._ttl))
+        await self._call(
+            lambda: self._redis.call("SET", KEY_PREFIX + key, value, "EX", ttl or self._ttl)
+        )
 
     async def add(self, key: str, value: bytes) -> None:
-        await self._call(lambda: self._redis.set(KEY_PREFIX + key, value, ex=self._ttl, nx=True))
+        await self._call(
+            lambda: self._redis.call("SET", KEY_PREFIX + key, value, "EX", self._ttl, "NX")
+        )
 
     async def replace(self, key: str, expected: bytes, value: bytes) -> None:
         await self._call(
-            lambda: self._replace(keys=[KEY_PREFIX + key], args=[expected, value, self._ttl])
+            lambda: self._redis.script(
+                _REPLACE, keys=[KEY_PREFIX + key], args=[expected, value, self._ttl]
+            )
         )
 
     async def delete(self, key: str) -> None:
-        await self._call(lambda: self._redis.delete(KEY_PREFIX + key))
+        await self._call(lambda: self._redis.call("DEL", KEY_PREFIX + key))
 
     async def ping(self) -> None:
         # The health check always asks Redis itself, so that it sees a recovery at once.
-        await self._call(lambda: self._redis.ping(), always=True)
+        await self._call(lambda: self._redis.call("PING"), always=True)
 
     async def close(self) -> None:
         await self._redis.aclose()
