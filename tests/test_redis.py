@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 from PIL import Image
 from redis import Redis
 from redis.exceptions import RedisError
@@ -245,3 +246,41 @@ async def test_a_frozen_redis_fails_every_waiting_command_in_time_then_a_new_con
         assert await shared.call("GET", "after") == b"thawed"
     finally:
         await shared.aclose()
+
+
+async def test_the_shared_connection_speaks_tls_and_trusts_only_the_ca_it_is_given(
+    tmp_path: Path,
+) -> None:
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(tmp_path / "ca.pem")
+    issued = authority.issue_cert("127.0.0.1")
+    issued.private_key_and_cert_chain_pem.write_to_path(tmp_path / "server.pem")
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            *("redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"),
+            *("--tls-cert-file", str(tmp_path / "server.pem")),
+            *("--tls-key-file", str(tmp_path / "server.pem")),
+            *("--tls-auth-clients", "no", "--save", "", "--dir", str(tmp_path)),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    trusting = SharedConnection(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tmp_path}/ca.pem")
+    stranger = SharedConnection(f"rediss://127.0.0.1:{port}/0")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert await trusting.call("PING") == b"PONG"
+                break
+            except RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        with pytest.raises(RedisError, match="certificate verify failed"):
+            await stranger.call("PING")
+    finally:
+        await trusting.aclose()
+        await stranger.aclose()
+        server.kill()
+        server.wait(timeout=10)
