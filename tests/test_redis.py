@@ -284,3 +284,23 @@ async def test_the_shared_connection_speaks_tls_and_trusts_only_the_ca_it_is_giv
         await stranger.aclose()
         server.kill()
         server.wait(timeout=10)
+
+
+def _clients(server: RedisServer) -> int:
+    """Connections to the server, besides the one asking."""
+    with Redis(port=server.port) as admin:
+        return len(admin.client_list()) - 1
+
+
+async def test_a_connection_begun_for_a_request_that_gave_up_is_kept_then_closed(
+    redis_server: RedisServer,
+) -> None:
+    shared = SharedConnection(redis_server.url)
+    given_up = asyncio.create_task(shared.call("PING"))
+    await asyncio.sleep(0)  # it has begun to connect
+    given_up.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    assert await wait_for(lambda: _clients(redis_server) == 1, within=HANG_SECONDS)
+    await shared.aclose()  # the connection nobody waited for is closed too
+    assert await wait_for(lambda: _clients(redis_server) == 0, within=HANG_SECONDS)

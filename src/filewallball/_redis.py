@@ -6,6 +6,7 @@ retries a timeout, and sits behind a breaker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import ssl
@@ -114,20 +115,22 @@ class SharedConnection:
             return await self.call("EVAL", source, len(keys), *keys, *args)
 
     async def _connected(self) -> _Line:
+        loop = asyncio.get_running_loop()
         line = self._line
-        if line is not None and line.open and line.loop is asyncio.get_running_loop():
+        if line is not None and line.open and line.loop is loop:
             return line
-        if self._connecting is None:  # requests that find it closed share one new connection
-            self._connecting = asyncio.ensure_future(self._connect())
-            # Its failure is each waiter's to see; one that gave up must not leave it unread.
-            self._connecting.add_done_callback(lambda task: task.cancelled() or task.exception())
         connecting = self._connecting
+        if connecting is None or connecting.done() or connecting.get_loop() is not loop:
+            # Requests that find it closed share one new connection, which stands even if
+            # they all give up waiting; its failure is each waiter's to see.
+            connecting = self._connecting = loop.create_task(self._connect())
+            connecting.add_done_callback(lambda task: task.cancelled() or task.exception())
         try:
-            self._line = await asyncio.shield(connecting)
-        finally:
-            if self._connecting is connecting and connecting.done():
-                self._connecting = None
-        return self._line
+            return await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            if connecting.cancelled():  # closed while connecting: not this request's cancel
+                raise exceptions.ConnectionError("the connection to Redis was closed") from None
+            raise
 
     async def _connect(self) -> _Line:
         loop = asyncio.get_running_loop()
@@ -149,13 +152,18 @@ class SharedConnection:
             if isinstance(exc, OSError):
                 raise exceptions.ConnectionError(f"Redis cannot be reached: {exc}") from None
             raise
+        self._line = line
         return line
 
     async def aclose(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None and not connecting.done():
+            connecting.cancel()  # it closes what it had opened
+            with contextlib.suppress(asyncio.CancelledError, exceptions.RedisError):
+                await connecting
         if self._line is not None:
             self._line.close()
+            self._line = None
 
 
 class _Line(asyncio.Protocol):
@@ -186,7 +194,14 @@ class _Line(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
-        while (answer := self._reader.gets()) is not False:
+        while True:
+            try:
+                answer = self._reader.gets()
+            except hiredis.ProtocolError as exc:
+                self._fail(exceptions.ConnectionError(f"Redis sent what is not RESP: {exc}"))
+                return
+            if answer is False:
+                return
             if not self._waiting:  # a reply nobody asked for: the stream cannot be trusted
                 self._fail(exceptions.ConnectionError("Redis sent an unexpected reply"))
                 return
@@ -242,9 +257,13 @@ def _sha1(source: str) -> str:
 def _tls_context(parsed: dict[str, Any]) -> ssl.SSLContext:
     """The TLS that redis-py's `rediss://` options ask for: a CA, a client certificate, and
     whether the server's certificate is checked."""
-    context = ssl.create_default_context(cafile=parsed.get("ssl_ca_certs"))
+    context = ssl.create_default_context(
+        cafile=parsed.get("ssl_ca_certs"), capath=parsed.get("ssl_ca_path")
+    )
     if parsed.get("ssl_certfile"):
-        context.load_cert_chain(parsed["ssl_certfile"], parsed.get("ssl_keyfile"))
+        context.load_cert_chain(
+            parsed["ssl_certfile"], parsed.get("ssl_keyfile"), parsed.get("ssl_password")
+        )
     required = str(parsed.get("ssl_cert_reqs", "required")).lower()
     if required in {"none", "cert_none"}:
         context.check_hostname = False

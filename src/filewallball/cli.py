@@ -109,7 +109,7 @@ def serve(
             workers=workers,
             server=server.value,
             log_level=settings.log_level,
-            log_config=logging_config(settings),
+            log_config=logging_config(settings, formatter=serving.SERVER_FORMATTER),
         )
     )
 

@@ -119,9 +119,12 @@ def structured_formatter(as_json: bool) -> logging.Formatter:
     )
 
 
-def logging_config(settings: Settings) -> dict[str, Any]:
+def logging_config(
+    settings: Settings, formatter: str = f"{__name__}.structured_formatter"
+) -> dict[str, Any]:
     """The dictConfig for this process and the server's: a handler on the root for stdout (or
-    stderr), and with FWB_LOG_FILE one more for the file, in JSON lines, rotated by size."""
+    stderr), and with FWB_LOG_FILE one more for the file, in JSON lines, rotated by size.
+    `formatter` names the factory that renders them (the serving process has its own)."""
     handlers: dict[str, Any] = {
         "console": {
             "class": "logging.StreamHandler",
@@ -143,11 +146,8 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "structured": {
-                "()": f"{__name__}.structured_formatter",
-                "as_json": _as_json(settings),
-            },
-            "json": {"()": f"{__name__}.structured_formatter", "as_json": True},
+            "structured": {"()": formatter, "as_json": _as_json(settings)},
+            "json": {"()": formatter, "as_json": True},
         },
         "handlers": handlers,
         "root": {"handlers": list(handlers), "level": settings.log_level.upper()},

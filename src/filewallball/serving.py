@@ -3,7 +3,8 @@
 `filewallball serve` checks the settings and migrates the database, then becomes this process
 (an exec: same pid, so a service manager's signals reach the server). The migrations, the
 command line and all they loaded are gone with the old image: this process holds the ASGI
-server and the log formatter, about 37 MiB, and each worker loads the app for itself.
+server and a formatter of its own for its few lines (`ServerLines`), about 28 MiB, and each
+worker loads the app, and the app's log formatter, for itself.
 
 Loading the app here instead, to share it with the forked workers, was measured: the workers
 write to nearly every page they inherit (reference counts), so the copies cost more memory
@@ -20,9 +21,16 @@ import shutil
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+# structlog loads rich, where it is installed, to draw tracebacks on a terminal: 5.6 MiB in
+# this process and in each worker, which write JSON lines. Only the command line's progress
+# bars need rich, in processes of their own; in these an import of it fails at once.
+sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
+
 APP_FACTORY = "filewallball.app:create_app"
+SERVER_FORMATTER = f"{__name__}.ServerLines"
 WORKER_STOP_SECONDS = 25
 # glibc's allocator, tuned for many uploads at once (bench/memory_under_load.py): buffers of
 # 128 KiB and more are mapped and returned to the system when freed, rather than kept in the
@@ -41,6 +49,34 @@ class Plan:
     server: str  # "granian" or "uvicorn"
     log_level: str
     log_config: dict[str, Any]
+
+
+class ServerLines(logging.Formatter):
+    """This process's few lines (the server starting, spawning workers, stopping) as the app's
+    formatter renders a line from `logging` (log.py): the same keys in the same order, without
+    loading structlog and pydantic-core, 12 MiB of a process that does nothing else. Each
+    worker puts the app's formatter in its place as it loads the app."""
+
+    def __init__(self, as_json: bool) -> None:
+        super().__init__()
+        self.as_json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": datetime.fromtimestamp(record.created, UTC)
+            .isoformat()
+            .replace("+00:00", "Z"),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        if not self.as_json:
+            text = f"{line['timestamp']} [{line['level']:<9}] {line['event']}"
+            return "\n".join([text, line["exception"]]) if record.exc_info else text
+        line["pid"] = os.getpid()  # several workers share one stream
+        return json.dumps(line, ensure_ascii=False, separators=(",", ":"))  # as the app writes
 
 
 def become(plan: Plan) -> NoReturn:

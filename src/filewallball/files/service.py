@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-import charset_normalizer
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
@@ -277,6 +276,10 @@ def decode_text(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         if exc.start >= len(data) - 3 and exc.reason == "unexpected end of data":
             return data[: exc.start].decode("utf-8")
+    # Loaded the first time a preview is neither UTF-8 nor cut inside a character: 3 MiB in
+    # every worker that no other request needs.
+    import charset_normalizer
+
     best = charset_normalizer.from_bytes(data).best()
     return str(best) if best is not None else data.decode("utf-8", errors="replace")
 

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 MIN_PART_SIZE = 5 * MiB  # S3's floor for every part but the last
-READ_CHUNK = 512 * 1024
+# A download relays the object in pieces this size: 20 at once in 512 KiB pieces took the
+# process past its memory budget (bench/memory_under_load.py).
+READ_CHUNK = 128 * 1024
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 T = TypeVar("T")
 
@@ -102,6 +104,10 @@ class S3Storage:
             # Our own SHA-256 already covers every upload; a checksum per part only costs CPU.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
+            # Nor a SHA-256 of each part for its signature, which botocore takes on plain
+            # HTTP only (over HTTPS streamed bodies go unsigned anyway): it read and hashed
+            # each 8 MiB part on the event loop, holding every other request up meanwhile.
+            s3={"payload_signing_enabled": False},
         )
         self._client = await self._stack.enter_async_context(
             get_session().create_client(
