@@ -20,6 +20,7 @@ import re
 import time
 
 import structlog
+from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filewallball import hosts, metrics
@@ -63,7 +64,7 @@ class Edge:
             nonlocal status, answering
             if message["type"] == "http.response.start":
                 status, answering = message["status"], True
-                if scope["path"] in DOCS_PAGES:
+                if get_route_path(scope) in DOCS_PAGES:
                     held.append(message)
                     return
                 add_missing(message, own_headers, state.get(RESPONSE_HEADERS, ()))

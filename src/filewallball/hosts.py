@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from starlette._utils import get_route_path
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
@@ -49,5 +50,7 @@ def admits(scope: Scope, allowed: list[str]) -> bool:
     answer whatever the Host: Kubernetes and Prometheus call them by the pod's IP address, and
     they build no links."""
     return (
-        ANY_HOST in allowed or scope["path"] in PROBES or is_allowed(host_of(scope) or "", allowed)
+        ANY_HOST in allowed
+        or get_route_path(scope) in PROBES
+        or is_allowed(host_of(scope) or "", allowed)
     )

@@ -167,3 +167,24 @@ async def test_an_unexpected_error_is_a_bare_500_with_every_header(settings: Set
     assert headers["referrer-policy"] == "no-referrer"
     assert "camera=()" in headers["permissions-policy"]
     assert headers["cross-origin-resource-policy"] == "same-origin"
+
+
+async def test_behind_a_path_prefix_the_docs_still_run_their_own_inline_script(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, root_path="/fwb")
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/fwb/docs")
+
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
+    )
+    scripts = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    assert response.status_code == 200
+    assert scripts
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy["script-src"].split()

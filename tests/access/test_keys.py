@@ -268,3 +268,15 @@ async def test_no_one_grants_more_than_they_hold(client_for: ClientFor) -> None:
     listed = (await admin.get("/admin/keys")).json()
     assert all("key" not in item for item in listed)
     assert {item["role"] for item in listed} == {"uploader", "admin"}
+
+
+async def test_behind_a_path_prefix_the_probes_stay_open_and_the_rest_takes_a_key(
+    settings: Settings,
+) -> None:
+    # A proxy serves the service under /fwb and says so in root_path; the paths keep it.
+    app = create_app(settings.model_copy(update={"anonymous_role": "none"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, root_path="/fwb")
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            assert (await http.get("/fwb/health/live")).status_code == 200
+            assert (await http.get("/fwb/files")).status_code == 401

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
+from starlette._utils import get_route_path
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -91,7 +92,9 @@ class AccessGuard:
         peer = scope["client"][0] if scope.get("client") else None
         address = client_address(peer, headers, settings.trusted_proxies, settings.forwarded_header)
         request_state["client_ip"] = str(address) if address is not None else None
-        path, method = scope["path"], scope["method"]
+        # As the routes see it: behind a proxy that serves us under a prefix (root_path), the
+        # probes, the docs and the admin routes are still known by their own paths.
+        path, method = get_route_path(scope), scope["method"]
 
         async def audit(action: str, actor_label: str = "anonymous", **detail: object) -> None:
             await state.auditor.record(
