@@ -3,13 +3,16 @@ commit; a hook that fails never turns a committed change into an error."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from filewallball.backup.tables import snapshot
 from filewallball.db import after_commit, transaction
 from filewallball.files.models import FileTag
-from tests.conftest import count_rows
+from tests.conftest import Backend, count_rows
 
 pytestmark = pytest.mark.anyio
 INSERT = text(
@@ -79,3 +82,95 @@ async def test_a_block_that_never_reaches_the_database_still_runs_its_hooks(
         after_commit(session, hook)
 
     assert ran == ["ran"]
+
+
+# SQLite lets one connection write at a time. Writers queue in the process, each woken the
+# moment the one before it is done, in the order they came; SQLite's busy handler, left to
+# itself, wakes a waiting writer only on its next try, up to 100 ms later, and in no order.
+
+
+@pytest.fixture
+def sqlite_only(backend: Backend) -> None:
+    if backend.name != "sqlite":
+        pytest.skip("MariaDB locks rows, not the database: its writers do not queue")
+
+
+async def _holding_the_write_lock(
+    sessions: async_sessionmaker[AsyncSession], wrote: anyio.Event, done: anyio.Event
+) -> None:
+    async with transaction(sessions) as session:
+        await session.execute(INSERT, {"name": "first"})
+        wrote.set()
+        await done.wait()
+
+
+@pytest.mark.usefixtures("sqlite_only")
+async def test_sqlite_writers_take_their_turn_in_the_order_they_came(paused: FastAPI) -> None:
+    sessions = paused.state.fwb.sessions
+    committed: list[str] = []
+    wrote, done = anyio.Event(), anyio.Event()
+
+    async def writer(name: str) -> None:
+        async with transaction(sessions) as session:
+            await session.execute(INSERT, {"name": name})
+        committed.append(name)
+
+    names = [f"writer-{n}" for n in range(6)]
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            group.start_soon(_holding_the_write_lock, sessions, wrote, done)
+            await wrote.wait()
+            for name in names:
+                group.start_soon(writer, name)
+                await anyio.sleep(0.05)  # each is waiting before the next comes
+            done.set()
+
+    assert committed == names
+
+
+@pytest.mark.usefixtures("sqlite_only")
+async def test_a_writer_that_fails_or_leaves_holds_up_no_one(
+    paused: FastAPI, database: Engine
+) -> None:
+    sessions = paused.state.fwb.sessions
+    wrote, done = anyio.Event(), anyio.Event()
+
+    async def failing_writer() -> None:
+        async with transaction(sessions) as session:
+            await session.execute(INSERT, {"name": "rolled back"})
+            raise LookupError("the request failed")
+
+    async def writer_that_leaves(scope: anyio.CancelScope) -> None:
+        with scope:
+            async with transaction(sessions) as session:
+                await session.execute(INSERT, {"name": "left"})
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            group.start_soon(_holding_the_write_lock, sessions, wrote, done)
+            await wrote.wait()
+            leaving = anyio.CancelScope()
+            group.start_soon(writer_that_leaves, leaving)  # waits its turn, then leaves
+            await anyio.sleep(0.05)
+            leaving.cancel()
+            done.set()
+        with pytest.raises(LookupError):
+            await failing_writer()
+        async with transaction(sessions) as session:
+            await session.execute(INSERT, {"name": "after them"})
+
+    stored = count_rows(database, "file_tags", "tag_name IN ('first', 'left', 'after them')")
+    assert stored == 2  # the first writer's and the last one's
+    assert count_rows(database, "file_tags", "tag_name = 'rolled back'") == 0
+
+
+async def test_a_long_read_holds_up_no_writer(paused: FastAPI, database: Engine) -> None:
+    # A backup reads through one long snapshot while uploads go on.
+    engine = paused.state.fwb.engine
+    with anyio.fail_after(20):
+        async with snapshot(engine) as reading:
+            await reading.execute(text("SELECT COUNT(*) FROM file_tags"))
+            async with transaction(paused.state.fwb.sessions) as session:
+                await session.execute(INSERT, {"name": "during the backup"})
+
+    assert count_rows(database, "file_tags", "tag_name = 'during the backup'") == 1
