@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from filewallball.app import create_app
 from filewallball.settings import Settings
 from tests.conftest import STORAGE, record_backup_time
+from tests.images.test_thumbnails import png
 
 pytestmark = pytest.mark.anyio
 
@@ -92,15 +93,16 @@ async def test_the_service_s_state_is_sampled_at_each_scrape(
     quiet_client: httpx.AsyncClient, database: Engine
 ) -> None:
     client = quiet_client
-    for name, content in (("a.txt", b"12345"), ("b.txt", b"678")):
+    images = (("a.png", png(2, 2)), ("b.png", png(1, 1)))
+    for name, content in images:
         await client.post("/upload", files={"file": (name, content)})
     await record_backup_time(database)
 
     exposition = (await client.get("/metrics")).text
 
     assert sample(exposition, "filewallball_stored_files") == 2
-    assert sample(exposition, "filewallball_stored_bytes") == 8
-    # Each upload queued its MD5 job, and this app runs none.
+    assert sample(exposition, "filewallball_stored_bytes") == sum(len(c) for _, c in images)
+    # Each image queued its thumbnail job, and this app runs none.
     assert sample(exposition, "filewallball_jobs_queued") >= 2
     assert sample(exposition, "filewallball_jobs_oldest_age_seconds") >= 0
     backed_up = datetime(2026, 11, 30, 2, 30, tzinfo=UTC).timestamp()

@@ -3,7 +3,6 @@ commit caches the new metadata, on every replica sharing the cache, and never th
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from filewallball.access import keys
 from filewallball.access.roles import Role
 from filewallball.files import service
 from tests.conftest import change
+from tests.images.test_thumbnails import png
 from tests.test_metrics import sample
 
 pytestmark = pytest.mark.anyio
@@ -58,13 +58,14 @@ async def upload(http: httpx.AsyncClient, **headers: str) -> dict[str, Any]:
 async def test_a_new_file_is_cached_again_once_its_background_jobs_are_done(
     paused: FastAPI, http: httpx.AsyncClient
 ) -> None:
-    file = await upload(http)
-    assert (await http.get(file["info_url"])).json()["md5"] is None
-    await paused.state.fwb.jobs.run_until_idle()  # the MD5 is filled in: the entry is marked
+    response = await http.post("/upload", files={"file": ("a.png", png(3, 2))})
+    file = response.json()
+    assert (await http.get(file["info_url"])).json()["width"] is None
+    await paused.state.fwb.jobs.run_until_idle()  # the image's size is filled in: marked
 
     answers, hits, misses = await reads(http, file, 10)
 
-    assert {answer["md5"] for answer in answers} == {hashlib.md5(b"hello").hexdigest()}
+    assert {(answer["width"], answer["height"]) for answer in answers} == {(3, 2)}
     assert (hits, misses) == (9, 1)
 
 

@@ -125,7 +125,8 @@ async def test_chunks_become_a_file_with_its_row_jobs_and_log(
     assert stored.is_public is True
     assert received.delete_token is not None  # anonymous: the one way to delete it again
     assert b"".join([c async for c in storage.read(stored.storage_key)]) == content
-    assert count_rows(database, "jobs", "kind = 'md5'") == 1
+    assert stored.md5 == hashlib.md5(content).hexdigest()
+    assert count_rows(database, "jobs", "kind = 'md5'") == 0  # hashed as it came, not read back
     assert (
         count_rows(
             database,

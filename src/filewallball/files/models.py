@@ -109,7 +109,8 @@ class File(Base):
     file_extension: Mapped[str] = mapped_column(String(20))
     mime_type: Mapped[str] = mapped_column(String(100))
     file_size: Mapped[int] = mapped_column(BigInteger)
-    # MD5 of the product documents; filled in by a background job after the upload.
+    # MD5 of the product documents, hashed as the bytes arrive (by a job in earlier releases:
+    # null until that job has run).
     file_hash: Mapped[str | None] = mapped_column(String(32), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     storage_path: Mapped[str] = mapped_column(String(500))

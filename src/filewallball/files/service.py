@@ -1,5 +1,5 @@
 """The rules of the files feature: finding, describing, previewing, listing, downloading and
-deleting files, and the background MD5. The upload pipeline lives in `upload/`."""
+deleting files, and the MD5 job of earlier releases. The upload pipeline lives in `upload/`."""
 
 from __future__ import annotations
 
@@ -524,7 +524,8 @@ async def md5_job(
     cache: Cache,
     storage: Storage,
 ) -> None:
-    """The MD5 the product documents keep, computed off the request path."""
+    """The MD5 the product documents keep, for a file recorded by a release that left it to this
+    job; uploads now hash it as the bytes arrive."""
     md5 = await hexdigest_of(storage, payload["key"], "md5")
     async with transaction(sessions) as session:
         await repository.set_md5(session, payload["file_pk"], md5)

@@ -1,4 +1,4 @@
-"""Durable background jobs: thumbnails, MD5s, and whatever slow work comes next.
+"""Durable background jobs: thumbnails, and whatever slow work comes next.
 
 A job is a row in the `jobs` table, written in the same transaction as the change that needs
 it, so there is never a file without its pending work. Workers in every replica claim jobs

@@ -93,6 +93,7 @@ async def _describe(
         mime_type=blob.mime_type,
         file_size=blob.size,
         sha256=blob.sha256,
+        file_hash=blob.md5,
         storage_path=blob.key,
         file_category_id=admission.category_id,
         is_public=is_public,
@@ -110,9 +111,8 @@ async def _describe(
     session.add(file)
     await session.flush()
     # In the same transaction as the row: no file is ever without its pending work.
-    job = {"file_pk": file.id, "file_id": blob.file_id, "key": file.storage_path}
-    queue.enqueue(session, "md5", **job)
     if is_raster(blob.mime_type):
+        job = {"file_pk": file.id, "file_id": blob.file_id, "key": file.storage_path}
         queue.enqueue(session, "thumbnail", **job)
     await repository.record_upload(session, attempt.log_row(file.id, "completed"), who=attempt.who)
     # Built from what this block wrote, not read back: two queries fewer while the upload's
