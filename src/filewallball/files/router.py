@@ -203,7 +203,8 @@ async def _upload(
             await audit.separately("malware_found", outcome="denied", finding=exc.detail)
             raise
     stored = received.stored
-    await state.jobs.notify()
+    if received.queued_jobs:
+        await state.jobs.notify()  # a worker woken for nothing queries for nothing
     details = service.details(stored, base, 0, 0).model_dump()
     if received.delete_token is not None:
         return AnonymousUpload.model_validate({**details, "delete_token": received.delete_token})

@@ -334,7 +334,8 @@ async def _finished(progress: Progress, audit: AuditDep, state: StateDep) -> Non
         return
     stored = progress.received.stored
     await audit("upload", stored.file_id, size=stored.size, resumable=progress.upload_id)
-    await state.jobs.notify()
+    if progress.received.queued_jobs:
+        await state.jobs.notify()
 
 
 @router.delete(
