@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeout
 from filewallball._redis import PAUSE_SECONDS, SharedConnection
 from filewallball.app import create_app
 from filewallball.cache.redis import RedisCache
-from filewallball.jobs.wakeup import GROUP, STREAM
+from filewallball.jobs.wakeup import GROUP, STREAM, RedisWakeup
 from filewallball.settings import Settings
 from tests.conftest import free_port
 
@@ -169,6 +169,20 @@ async def test_a_frozen_redis_holds_up_nothing_and_a_restarted_one_wakes_jobs_ag
         await asyncio.sleep(PAUSE_SECONDS)
         after = (await http.post("/upload", files={"file": ("after.png", png())})).json()
         assert await thumbnail_made(http, after["info_url"], within=10)
+
+
+async def test_a_job_notified_while_a_worker_starts_wakes_it(redis_server: RedisServer) -> None:
+    # A new worker, on a Redis that has never seen one, hears of the job queued between its
+    # start and its first wait: in the stream before the group began, it was never handed out.
+    worker, uploader = (RedisWakeup(redis_server.url, name) for name in ("worker", "uploader"))
+    try:
+        await worker.open()
+        await uploader.notify()
+        async with asyncio.timeout(10):
+            await worker.wait(60)  # woken, not timed out
+    finally:
+        await worker.close()
+        await uploader.close()
 
 
 async def test_the_first_command_after_a_restart_finds_a_new_connection(

@@ -18,6 +18,10 @@ GROUP = "workers"
 
 
 class Wakeup(Protocol):
+    async def open(self) -> None:
+        """Hear of every job notified from now on; called before the first look for jobs, so
+        that a job queued in between is either found by that look or heard of after it."""
+
     async def notify(self) -> None: ...
 
     async def wait(self, seconds: float) -> None:
@@ -29,6 +33,9 @@ class Wakeup(Protocol):
 class LocalWakeup:
     def __init__(self) -> None:
         self._event = asyncio.Event()
+
+    async def open(self) -> None:
+        pass  # an event is heard from the moment it exists
 
     async def notify(self) -> None:
         self._event.set()
@@ -72,6 +79,11 @@ class RedisWakeup:
             if "BUSYGROUP" not in str(exc):
                 raise
         self._group_ready = True
+
+    async def open(self) -> None:
+        # A group begun after a notification never hands it out: begun before the first look.
+        with contextlib.suppress(RedisError, OSError):
+            await self._ensure_group()  # or, failing, by `wait`, which tries again
 
     async def notify(self) -> None:
         if self._breaker.open:

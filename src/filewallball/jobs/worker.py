@@ -80,6 +80,7 @@ class Worker:
     async def _loop(self) -> None:
         task = asyncio.current_task()
         assert task is not None
+        await self.wakeup.open()
         while not self._stopping:
             self._busy.add(task)
             try:
