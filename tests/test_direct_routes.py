@@ -3,9 +3,12 @@ route that would need that machinery is refused when the app is built."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
-from fastapi import Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from filewallball.deps import ContextDep
 from filewallball.direct_routes import DirectRoutes
@@ -23,6 +26,18 @@ async def takes_a_query(file_id: str, size: int = Query(1)) -> None:
     return None
 
 
+class Paging(BaseModel):
+    page: int = 1
+
+
+async def takes_a_query_model(file_id: str, paging: Annotated[Paging, Query()]) -> None:
+    return None
+
+
+async def takes_a_body(file_id: str, paging: Annotated[Paging, Body()]) -> None:
+    return None
+
+
 async def takes_a_number(file_id: int) -> None:
     return None
 
@@ -33,6 +48,10 @@ async def skips_its_path_parameter() -> None:
 
 def test_an_endpoint_taking_path_parameters_the_request_and_the_context_is_taken() -> None:
     DirectRoutes(_app, [APIRoute("/files/{file_id}", takes_what_it_may)])
+
+
+def test_an_endpoint_taking_its_query_as_one_model_is_taken() -> None:
+    DirectRoutes(_app, [APIRoute("/files/{file_id}", takes_a_query_model)])
 
 
 async def _a_dependency() -> None:
@@ -49,6 +68,7 @@ def test_a_route_with_dependencies_of_its_own_is_refused() -> None:
     ("endpoint", "why"),
     [
         (takes_a_query, "not 'size'"),
+        (takes_a_body, "not 'paging'"),
         (takes_a_number, "not 'file_id'"),
         (skips_its_path_parameter, "every path parameter must be taken"),
     ],

@@ -38,7 +38,7 @@ from filewallball.files import sweep
 from filewallball.files.activity import ActivityWriter
 from filewallball.files.digests import DIGEST_REQUEST_HEADERS
 from filewallball.files.listings import Listings
-from filewallball.files.router import download, file_info, view
+from filewallball.files.router import download, file_info, list_files, view
 from filewallball.files.router import router as files_router
 from filewallball.files.upload.pipeline import Pipeline
 from filewallball.files.upload.rules import ExtensionRules
@@ -76,7 +76,7 @@ take a key, and the admin ones require one.
 
 
 # The most requested routes, called by DirectRoutes without FastAPI's per-request machinery.
-DIRECT_ENDPOINTS = (health.live, file_info, download, view)
+DIRECT_ENDPOINTS = (health.live, file_info, download, view, list_files)
 
 
 # What the access guard may answer on any route, before the route itself runs.

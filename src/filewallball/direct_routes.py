@@ -7,9 +7,11 @@ handed to `DirectRoutes` are still declared, documented and tested as FastAPI ro
 middleware, the innermost, recognises them first and calls their endpoint itself.
 
 Such an endpoint may take only what can be given without solving anything: its path
-parameters (as `str`), the `Request` and the read context (`ContextDep`); and it returns a
-`Response` or exactly its route's response model. A route that asks for more is refused when
-the app is built, so that it cannot drift into needing what this does not provide.
+parameters (as `str`), the `Request`, the read context (`ContextDep`) and its query parameters
+as one pydantic model (`Annotated[Model, Query()]`, which FastAPI documents field by field);
+and it returns a `Response` or exactly its route's response model. A route that asks for more
+is refused when the app is built, so that it cannot drift into needing what this does not
+provide.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
+from fastapi import params
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette._utils import get_route_path, is_async_callable
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,16 +34,60 @@ from filewallball.deps import ContextDep, get_context
 
 
 @dataclass(frozen=True, slots=True)
+class _QueryModel:
+    """The query string, read into `model` as FastAPI reads a query parameter model: a field
+    that holds a list takes every value of its name, any other field the first."""
+
+    model: type[BaseModel]
+    lists: frozenset[str]
+
+    @classmethod
+    def of(cls, annotation: Any) -> _QueryModel | None:
+        if get_origin(annotation) is not Annotated:
+            return None
+        model, *metadata = get_args(annotation)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        if not any(isinstance(marker, params.Query) for marker in metadata):
+            return None
+        lists = frozenset(
+            name
+            for name, field in model.model_fields.items()
+            if any(
+                get_origin(kind) is list for kind in (field.annotation, *get_args(field.annotation))
+            )
+        )
+        return cls(model, lists)
+
+    def read(self, request: Request) -> BaseModel:
+        given = request.query_params
+        values = {
+            name: given.getlist(name) if name in self.lists else given[name]
+            for name in self.model.model_fields
+            if name in given
+        }
+        try:
+            return self.model.model_validate(values)
+        except ValidationError as exc:
+            # Where FastAPI's own reading would place them, for the same 422.
+            raise RequestValidationError(
+                [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
 class _Direct:
     route: APIRoute
     methods: frozenset[str]
     takes_request: str | None  # the parameter's name, if any
     takes_context: str | None
+    takes_query: tuple[str, _QueryModel] | None
 
 
 def _direct(route: APIRoute) -> _Direct:
     path_parameters: list[str] = []
     takes_request = takes_context = None
+    takes_query: tuple[str, _QueryModel] | None = None
     for name, parameter in inspect.signature(route.endpoint, eval_str=True).parameters.items():
         if name in route.param_convertors and parameter.annotation is str:
             path_parameters.append(name)
@@ -47,16 +95,18 @@ def _direct(route: APIRoute) -> _Direct:
             takes_request = name
         elif parameter.annotation == ContextDep:
             takes_context = name
+        elif (query := _QueryModel.of(parameter.annotation)) is not None:
+            takes_query = (name, query)
         else:
             raise TypeError(
-                f"{route.path}: a direct route's endpoint takes path parameters, the Request "
-                f"and the read context only, not {name!r}"
+                f"{route.path}: a direct route's endpoint takes path parameters, the Request, "
+                f"the read context and a query model only, not {name!r}"
             )
     if set(path_parameters) != set(route.param_convertors):
         raise TypeError(f"{route.path}: every path parameter must be taken, as str")
     if route.dependencies:
         raise TypeError(f"{route.path}: a direct route runs no dependencies of its route")
-    return _Direct(route, frozenset(route.methods or ()), takes_request, takes_context)
+    return _Direct(route, frozenset(route.methods or ()), takes_request, takes_context, takes_query)
 
 
 class DirectRoutes:
@@ -91,6 +141,9 @@ class DirectRoutes:
         if direct.takes_request:
             arguments[direct.takes_request] = request
         try:
+            if direct.takes_query:
+                name, query = direct.takes_query
+                arguments[name] = query.read(request)
             if direct.takes_context:
                 arguments[direct.takes_context] = await get_context(request)
             answer = await route.endpoint(**arguments)

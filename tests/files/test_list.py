@@ -16,6 +16,7 @@ from filewallball.cache.memory import MemoryCache
 from filewallball.cache.passthrough import PassThroughCache
 from filewallball.db import utcnow
 from filewallball.files.listings import GENERATION_KEY, Listings, lists_changed
+from filewallball.tag_names import MAX_TAGS
 from tests.conftest import ClientFor
 from tests.files.conftest import Uploader
 
@@ -42,14 +43,26 @@ async def test_default_page_size_is_20(client: httpx.AsyncClient) -> None:
     assert body == {"items": [], "total": 0, "page": 1, "size": 20, "pages": 0}
 
 
-@pytest.mark.parametrize("params", [{"size": 0}, {"size": 101}, {"page": 0}, {"size": "x"}])
-async def test_out_of_range_paging_is_422(
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"size": 0},
+        {"size": 101},
+        {"page": 0},
+        {"size": "x"},
+        {"q": "x" * 256},
+        {"tag": [f"t{n}" for n in range(MAX_TAGS + 1)]},
+    ],
+)
+async def test_out_of_range_paging_and_filters_are_422_naming_the_parameter(
     client: httpx.AsyncClient, params: dict[str, object]
 ) -> None:
-    response = await client.get("/files", params=params)
+    response = await client.get("/files", params=params)  # type: ignore[arg-type]
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["status"] == 422
+    problem = response.json()
+    assert problem["status"] == 422
+    assert [error["loc"] for error in problem["errors"]] == [["query", *params]]
 
 
 async def test_filters_by_category_extension_tag_and_name(
@@ -59,7 +72,7 @@ async def test_filters_by_category_extension_tag_and_name(
     await uploaded("budget.csv", b"a,b", tags="money")
     await uploaded("holiday_100%.md", b"#", tags="trip")
 
-    async def names(**params: str) -> list[str]:
+    async def names(**params: str | list[str]) -> list[str]:
         body = (await client.get("/files", params=params)).json()
         return sorted(item["filename"] for item in body["items"])
 
@@ -68,6 +81,7 @@ async def test_filters_by_category_extension_tag_and_name(
     assert await names(extension=".CSV") == ["budget.csv"]
     assert await names(tag="trip") == ["Holiday.txt", "holiday_100%.md"]
     assert await names(tag="TRIP") == ["Holiday.txt", "holiday_100%.md"]
+    assert await names(tag=["trip", "2026"]) == ["Holiday.txt"]  # every tag given
     assert await names(q="holiday") == ["Holiday.txt", "holiday_100%.md"]
     assert await names(q="100%") == ["holiday_100%.md"]
     assert await names(q="_1") == ["holiday_100%.md"]

@@ -44,6 +44,7 @@ from filewallball.files.schemas import (
     FileChange,
     FileDetails,
     FilePage,
+    ListQuery,
     StoredFile,
     UploadedFile,
 )
@@ -52,7 +53,7 @@ from filewallball.files.upload.pipeline import Upload
 from filewallball.files.upload.recording import Received
 from filewallball.files.visibility import ACCEPTED, TEXT_SCHEMA, parse_is_public
 from filewallball.problems import AUTH, DATABASE_DOWN, FILE_NOT_FOUND, GONE
-from filewallball.tag_names import MAX_TAGS, normalise_tags
+from filewallball.tag_names import normalise_tags
 
 router = APIRouter(tags=["files"])
 
@@ -301,29 +302,22 @@ async def view(file_id: str, context: ContextDep) -> Response:
     # 422 is documented for every route with parameters, by errors.document_problems.
     responses={**AUTH, **DATABASE_DOWN},
 )
-async def list_files(
-    context: ContextDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
-    size: Annotated[int, Query(ge=1, le=100, description="Files per page.")] = 20,
-    category: Annotated[str | None, Query(max_length=50, examples=["image"])] = None,
-    extension: Annotated[str | None, Query(max_length=20, examples=["pdf"])] = None,
-    tag: Annotated[
-        list[str] | None, Query(max_length=MAX_TAGS, description="Files with every tag given.")
-    ] = None,
-    q: Annotated[
-        str | None,
-        Query(max_length=255, description="Part of the filename (NFC-normalised, like filenames)."),
-    ] = None,
-) -> Response:
+async def list_files(context: ContextDep, asked: Annotated[ListQuery, Query()]) -> Response:
     filters = repository.ListFilter(
-        category=category,
-        extension=extension.lower().lstrip(".") if extension else None,
-        tags=tuple(normalise_tags(tag or [])),
-        query=search_text(q) if q else None,
+        category=asked.category,
+        extension=asked.extension.lower().lstrip(".") if asked.extension else None,
+        tags=tuple(normalise_tags(asked.tag or [])),
+        query=search_text(asked.q) if asked.q else None,
     )
     state = context.state
     listed = await service.list_files(
-        state.sessions, state.listings, filters, context.actor, page, size, context.base_url
+        state.sessions,
+        state.listings,
+        filters,
+        context.actor,
+        asked.page,
+        asked.size,
+        context.base_url,
     )
     return Response(listed, media_type="application/json")  # already a FilePage's JSON
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from filewallball.openapi import MAXIMUM_SETTING
+from filewallball.tag_names import MAX_TAGS
 
 FileId = Annotated[
     str,
@@ -182,6 +183,23 @@ class FileDetails(UploadedFile):
     width: int | None = Field(description="Pixels, as displayed (EXIF orientation applied).")
     height: int | None
     image_format: str | None = Field(description="As decoded: JPEG, PNG, GIF, WEBP, BMP, TIFF.")
+
+
+class ListQuery(BaseModel):
+    """The list's query parameters: page, size and filters."""
+
+    page: int = Field(1, ge=1, le=1_000_000, description="Page number, from 1.")
+    size: int = Field(20, ge=1, le=100, description="Files per page.")
+    category: str | None = Field(None, max_length=50, examples=["image"])
+    extension: str | None = Field(None, max_length=20, examples=["pdf"])
+    tag: list[str] | None = Field(
+        None, max_length=MAX_TAGS, description="Files with every tag given."
+    )
+    q: str | None = Field(
+        None,
+        max_length=255,
+        description="Part of the filename (NFC-normalised, like filenames).",
+    )
 
 
 class FilePage(BaseModel):
