@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers
 from starlette.middleware import cors
 from starlette.responses import Response
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
 from filewallball.problems import problem
 
@@ -77,7 +77,20 @@ def add_missing(start: Message, *headers: Iterable[tuple[bytes, bytes]]) -> None
 
 
 class CORSMiddleware(cors.CORSMiddleware):
-    """Starlette's CORS, but a refused preflight is a problem like every other refusal."""
+    """Starlette's CORS, but a refused preflight is a problem like every other refusal, and
+    with no origin allowed a request without an `Origin` header goes straight on: Starlette
+    would only add `Vary: Origin` to its answer, which then never varies by origin."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self.allow_origins
+            and self.allow_origin_regex is None
+            and scope["type"] == "http"
+            and all(name != b"origin" for name, _ in scope["headers"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         answer = super().preflight_response(request_headers)

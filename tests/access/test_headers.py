@@ -61,6 +61,19 @@ async def test_cors_only_for_listed_origins_and_without_credentials(settings: Se
     assert preflight.status_code == 200
 
 
+async def test_no_origin_is_allowed_unless_listed(client: httpx.AsyncClient) -> None:
+    origin = {"Origin": "https://app.example"}
+    read = await client.get("/files", headers=origin)
+    preflight = await client.options(
+        "/upload", headers={**origin, "Access-Control-Request-Method": "POST"}
+    )
+    assert read.status_code == 200  # answered, but a page elsewhere may not read it
+    assert "access-control-allow-origin" not in read.headers
+    assert preflight.status_code == 403
+    assert "access-control-allow-origin" not in preflight.headers
+    assert preflight.headers["content-type"] == "application/problem+json"
+
+
 async def test_a_refused_cors_preflight_is_a_problem_with_every_header(
     settings: Settings,
 ) -> None:
