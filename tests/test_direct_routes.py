@@ -8,7 +8,7 @@ from typing import Annotated
 import pytest
 from fastapi import Body, Depends, Query, Request
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from filewallball.deps import ContextDep
 from filewallball.direct_routes import DirectRoutes
@@ -35,6 +35,37 @@ async def takes_a_query_model(file_id: str, paging: Annotated[Paging, Query()]) 
 
 
 async def takes_a_body(file_id: str, paging: Annotated[Paging, Body()]) -> None:
+    return None
+
+
+class Aliased(BaseModel):
+    page: int = Field(1, alias="p")
+
+
+class Forbidding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    page: int = 1
+
+
+class Tagged(BaseModel):
+    tags: set[str] = set()
+
+
+async def takes_an_aliased_model(file_id: str, query: Annotated[Aliased, Query()]) -> None:
+    return None
+
+
+async def takes_a_forbidding_model(file_id: str, query: Annotated[Forbidding, Query()]) -> None:
+    return None
+
+
+async def takes_a_set(file_id: str, query: Annotated[Tagged, Query()]) -> None:
+    return None
+
+
+async def takes_two_query_models(
+    file_id: str, paging: Annotated[Paging, Query()], more: Annotated[Paging, Query()]
+) -> None:
     return None
 
 
@@ -69,6 +100,11 @@ def test_a_route_with_dependencies_of_its_own_is_refused() -> None:
     [
         (takes_a_query, "not 'size'"),
         (takes_a_body, "not 'paging'"),
+        # Models FastAPI would read otherwise than a direct route does.
+        (takes_an_aliased_model, "no aliases"),
+        (takes_a_forbidding_model, "no `extra`"),
+        (takes_a_set, "lists only"),
+        (takes_two_query_models, "not 'more'"),
         (takes_a_number, "not 'file_id'"),
         (skips_its_path_parameter, "every path parameter must be taken"),
     ],

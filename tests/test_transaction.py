@@ -3,6 +3,8 @@ commit; a hook that fails never turns a committed change into an error."""
 
 from __future__ import annotations
 
+import gc
+
 import anyio
 import pytest
 from fastapi import FastAPI
@@ -174,3 +176,26 @@ async def test_a_long_read_holds_up_no_writer(paused: FastAPI, database: Engine)
                 await session.execute(INSERT, {"name": "during the backup"})
 
     assert count_rows(database, "file_tags", "tag_name = 'during the backup'") == 1
+
+
+@pytest.mark.usefixtures("sqlite_only")
+# SQLAlchemy warns, rightly, of the connection the collector found still checked out.
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_a_writer_dropped_without_closing_holds_up_no_one(
+    paused: FastAPI, database: Engine
+) -> None:
+    sessions = paused.state.fwb.sessions
+
+    async def dropped() -> None:
+        session = sessions()  # never closed, as by a task that was destroyed
+        await session.execute(INSERT, {"name": "dropped"})
+
+    await dropped()
+    gc.collect()
+    with anyio.fail_after(20):
+        async with transaction(sessions) as session:
+            await session.execute(INSERT, {"name": "after it"})
+
+    assert count_rows(database, "file_tags", "tag_name = 'after it'") == 1
+    assert count_rows(database, "file_tags", "tag_name = 'dropped'") == 0

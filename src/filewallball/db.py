@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -119,18 +120,21 @@ class _WriterQueue:
     handler, which sleeps 1, 2, 5 … up to 100 ms between tries and wakes no sooner. Under a few
     concurrent uploads those sleeps compounded into seconds (bench/README.md). The queue is held
     as SQLite's lock is, from a transaction's first write to its end (here: until its
-    connection is back in the pool), so it adds no wait that SQLite would not impose; it makes
-    the wait end as soon as the lock is free, in the order the writers came. Other processes (a
+    connection is back in the pool, a moment after the commit), so it adds almost no wait that
+    SQLite would not impose; it makes the wait end as soon as the lock is free, in the order the
+    writers came. Other processes (a
     second worker, the command line) still meet SQLite's own lock."""
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the lock's, once first taken
 
     def listen(self, engine: AsyncEngine) -> None:
         event.listen(engine.sync_engine, "before_cursor_execute", self._before_execute)
         # Released once the connection is back in the pool, its transaction over, or thrown
-        # away: after the commit, not before it, so the next writer finds the database free.
-        for ended in ("checkin", "invalidate", "close"):
+        # away (closed, broken, or dropped unclosed and collected, which detaches it): after
+        # the commit, not before it, so the next writer finds the database free.
+        for ended in ("checkin", "invalidate", "close", "detach"):
             event.listen(engine.sync_engine.pool, ended, self._ended)
 
     def _before_execute(self, connection: Connection, *execution: Any) -> None:
@@ -142,6 +146,7 @@ class _WriterQueue:
         connection.info[_WRITING] = True
 
     async def _acquire(self) -> None:
+        self._loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(SQLITE_BUSY_SECONDS):
                 await self._lock.acquire()
@@ -149,8 +154,19 @@ class _WriterQueue:
             raise OperationalError(None, None, Exception("database is locked")) from None
 
     def _ended(self, _: Any, record: ConnectionPoolEntry, *__: Any) -> None:
-        if record.info.pop(_WRITING, False):
+        if not record.info.pop(_WRITING, False) or self._loop is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
             self._lock.release()
+        else:
+            # Collected in another thread (a worker thread's garbage collection): the lock
+            # belongs to the event loop, and is handed back there.
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nothing waits
+                self._loop.call_soon_threadsafe(self._lock.release)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

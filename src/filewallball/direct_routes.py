@@ -17,6 +17,7 @@ provide.
 from __future__ import annotations
 
 import inspect
+from collections import abc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin
@@ -32,11 +33,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from filewallball.deps import ContextDep, get_context
 
+# Collections FastAPI fills from repeated parameters that a direct route does not read.
+_OTHER_COLLECTIONS = {set, frozenset, tuple, abc.Sequence, abc.Set, abc.Collection, abc.Iterable}
+
 
 @dataclass(frozen=True, slots=True)
 class _QueryModel:
     """The query string, read into `model` as FastAPI reads a query parameter model: a field
-    that holds a list takes every value of its name, any other field the first."""
+    that holds a list takes every value of its name, any other field the last. Only a model
+    read the same way both ways is taken: no aliases, no other kind of collection, no `extra`
+    setting of its own."""
 
     model: type[BaseModel]
     lists: frozenset[str]
@@ -50,14 +56,18 @@ class _QueryModel:
             return None
         if not any(isinstance(marker, params.Query) for marker in metadata):
             return None
-        lists = frozenset(
-            name
-            for name, field in model.model_fields.items()
-            if any(
-                get_origin(kind) is list for kind in (field.annotation, *get_args(field.annotation))
-            )
-        )
-        return cls(model, lists)
+        if model.model_config.get("extra") is not None:
+            raise TypeError(f"{model.__name__}: a direct route's query model sets no `extra`")
+        lists = set()
+        for name, field in model.model_fields.items():
+            kinds = {get_origin(kind) for kind in (field.annotation, *get_args(field.annotation))}
+            if field.alias not in (None, name) or field.validation_alias is not None:
+                raise TypeError(f"{model.__name__}.{name}: a direct route reads no aliases")
+            if kinds & _OTHER_COLLECTIONS:
+                raise TypeError(f"{model.__name__}.{name}: a direct route reads lists only")
+            if list in kinds:
+                lists.add(name)
+        return cls(model, frozenset(lists))
 
     def read(self, request: Request) -> BaseModel:
         given = request.query_params
@@ -95,7 +105,7 @@ def _direct(route: APIRoute) -> _Direct:
             takes_request = name
         elif parameter.annotation == ContextDep:
             takes_context = name
-        elif (query := _QueryModel.of(parameter.annotation)) is not None:
+        elif (query := _QueryModel.of(parameter.annotation)) is not None and not takes_query:
             takes_query = (name, query)
         else:
             raise TypeError(

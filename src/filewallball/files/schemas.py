@@ -172,7 +172,10 @@ class FileDetails(UploadedFile):
 
     model_config = ConfigDict(json_schema_extra={"examples": [DETAILS_EXAMPLE]})
 
-    md5: str | None = Field(description="MD5 of the content, hex; null until computed.")
+    md5: str | None = Field(
+        description="MD5 of the content, hex; null only for a file an earlier release stored "
+        "and has not hashed yet."
+    )
     tags: list[str]
     is_public: bool
     updated_at: datetime
