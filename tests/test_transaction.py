@@ -117,14 +117,29 @@ async def test_sqlite_writers_take_their_turn_in_the_order_they_came(paused: Fas
             await session.execute(INSERT, {"name": name})
         committed.append(name)
 
+    async def connected(ready: anyio.Event, leave: anyio.Event) -> None:
+        async with sessions() as session:
+            await session.execute(text("SELECT 1"))
+            ready.set()
+            await leave.wait()
+
+    # The pool's five connections are opened first, and each writer is given time to be in
+    # line before the next comes: one that had to open a connection of its own could reach
+    # the line after the one that came next (seen on a busy machine).
     names = [f"writer-{n}" for n in range(6)]
     with anyio.fail_after(20):
+        async with anyio.create_task_group() as warming:
+            opened, leave = [anyio.Event() for _ in range(5)], anyio.Event()
+            for ready in opened:
+                warming.start_soon(connected, ready, leave)
+                await ready.wait()
+            leave.set()
         async with anyio.create_task_group() as group:
             group.start_soon(_holding_the_write_lock, sessions, wrote, done)
             await wrote.wait()
             for name in names:
                 group.start_soon(writer, name)
-                await anyio.sleep(0.05)  # each is waiting before the next comes
+                await anyio.sleep(0.3)  # each is waiting before the next comes
             done.set()
 
     assert committed == names
