@@ -122,8 +122,8 @@ class _WriterQueue:
     as SQLite's lock is, from a transaction's first write to its end (here: until its
     connection is back in the pool, a moment after the commit), so it adds almost no wait that
     SQLite would not impose; it makes the wait end as soon as the lock is free, in the order the
-    writers came. Other processes (a
-    second worker, the command line) still meet SQLite's own lock."""
+    writers came. Other processes (a second worker, the command line) still meet SQLite's own
+    lock."""
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
