@@ -471,6 +471,37 @@ def test_a_whole_download_is_handed_to_granian_and_arrives_byte_exact(
     assert head.headers["content-disposition"] == headers["content-disposition"]
 
 
+def test_a_small_file_is_sent_from_memory_once_read(logged_server: LiveServer) -> None:
+    content = patterned(10_000)
+    created = upload_big(logged_server, content)
+    whole = [
+        httpx.get(created["download_url"], headers={"X-Request-ID": f"small-{n}"}) for n in range(2)
+    ]
+    part = httpx.get(
+        created["download_url"], headers={"Range": "bytes=100-199", "X-Request-ID": "part"}
+    )
+
+    assert [(r.status_code, r.content) for r in whole] == [(200, content)] * 2
+    about_the_file = (
+        "content-type",
+        "content-length",
+        "content-disposition",
+        "etag",
+        "last-modified",
+        "accept-ranges",
+        "content-security-policy",
+        "x-content-type-options",
+    )
+    read, kept = ([r.headers[name] for name in about_the_file] for r in whole)
+    assert read == kept
+    assert whole[1].headers["etag"] == f'"{created["sha256"]}"'
+    assert (part.status_code, part.content) == (206, content[100:200])
+    assert part.headers["content-range"] == "bytes 100-199/10000"
+    for request_id, size in (("small-0", 10_000), ("small-1", 10_000), ("part", 100)):
+        sent = how_sent(logged_server, request_id)
+        assert (sent["mode"], sent["bytes"], sent["complete"]) == ("memory", size, True)
+
+
 def test_a_single_range_from_granian_is_exact_and_streams(
     logged_server: LiveServer, database: Engine
 ) -> None:

@@ -37,6 +37,7 @@ from filewallball.files import service as files_service
 from filewallball.files import sweep
 from filewallball.files.activity import ActivityWriter
 from filewallball.files.digests import DIGEST_REQUEST_HEADERS
+from filewallball.files.hot_files import HotFiles
 from filewallball.files.listings import Listings
 from filewallball.files.router import download, file_info, list_files, view
 from filewallball.files.router import router as files_router
@@ -219,6 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 batch_size=settings.activity_batch_size,
                 capacity=settings.activity_max_pending,
             ),
+            hot_files=HotFiles(settings.small_file_cache_bytes),
             resumables=Resumables(
                 sessions,
                 storage,

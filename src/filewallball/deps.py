@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from filewallball.access.policy import PolicySource
     from filewallball.access.ratelimit import RateLimiter
     from filewallball.files.activity import ActivityWriter
+    from filewallball.files.hot_files import HotFiles
     from filewallball.files.listings import Listings
     from filewallball.files.upload.pipeline import Pipeline
     from filewallball.gauges import Gauges
@@ -55,6 +56,7 @@ class AppState:
     scanner: Scanner | None
     uploads: Pipeline
     activity: ActivityWriter
+    hot_files: HotFiles
     resumables: Resumables
     gauges: Gauges
 

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # Limits
     max_file_size: Annotated[int, Field(ge=1)] = 100 * MiB
     preview_max_bytes: Annotated[int, Field(ge=1, le=64 * MiB)] = MiB
+    # Files of up to 64 KiB are kept in each process's memory once downloaded, within this
+    # many bytes (0: none), and sent from there
+    small_file_cache_bytes: Annotated[int, Field(ge=0, le=1024 * MiB)] = 8 * MiB
 
     # Public URLs in responses are built from this when set, else from the request's Host,
     # which must then be one of these (`*` any, `*.example.org` its subdomains)

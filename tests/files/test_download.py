@@ -16,7 +16,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
+from filewallball.files.blob_keys import key_for
 from filewallball.files.download import content_disposition
+from filewallball.settings import Settings
 from filewallball.storage import Storage
 from tests.conftest import Backend, activity_written, blob_keys, count_rows
 from tests.files.conftest import Uploader
@@ -25,6 +27,15 @@ from tests.test_server import start_server
 pytestmark = pytest.mark.anyio
 
 CONTENT = bytes(range(256)) * 40  # 10 240 bytes
+
+
+@pytest.fixture(params=["from memory", "from storage"])
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """Every download here is answered both ways: a small file sent from the process's memory,
+    and, with no memory for it, read from storage as a large file is."""
+    if request.param == "from memory":
+        return settings
+    return settings.model_copy(update={"small_file_cache_bytes": 0})
 
 
 async def test_download_sends_the_bytes_with_full_headers(
@@ -315,6 +326,21 @@ async def test_a_missing_blob_is_an_error_before_any_header(
     response = await client.get(file["download_url"])
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_file_downloaded_before_answers_as_it_is_now(
+    client: httpx.AsyncClient, uploaded: Uploader, storage: Storage
+) -> None:
+    kept, lost = await uploaded("kept.bin", CONTENT), await uploaded("lost.bin", CONTENT[::-1])
+    for file in (kept, lost):
+        assert (await client.get(file["download_url"])).status_code == 200
+
+    token = {"X-Delete-Token": kept["delete_token"]}
+    assert (await client.delete(f"/files/{kept['file_id']}", headers=token)).status_code == 204
+    assert (await client.get(kept["download_url"])).status_code == 404
+    # Whether the bytes are there is asked on every download, wherever they are sent from.
+    await storage.delete(key_for(lost["file_id"]))
+    assert (await client.get(lost["download_url"])).status_code == 503
 
 
 @pytest.mark.parametrize(

@@ -156,10 +156,11 @@ OnFinish = Callable[[int, bool, int], Awaitable[None]]
 class CountedStreamResponse(Response):
     """Sends a blob and reports how the download ended.
 
-    Given `file` (a file holding exactly the body) and a server offering pathsend, the server
-    sends the file itself and no byte passes through Python; the app then only knows that it
-    handed the file over, and reports the whole body as sent. Otherwise the body streams
-    through here and every chunk is counted as it leaves, even when the client goes away.
+    Given `content` (the body in hand, a small file's), it goes in one message. Given `file` (a
+    file holding exactly the body) and a server offering pathsend, the server sends the file
+    itself and no byte passes through Python; the app then only knows that it handed the file
+    over, and reports the whole body as sent. Otherwise the body streams through here and
+    every chunk is counted as it leaves, even when the client goes away.
     """
 
     def __init__(
@@ -170,11 +171,13 @@ class CountedStreamResponse(Response):
         headers: Mapping[str, str],
         on_finish: OnFinish,
         file: Path | None = None,
+        content: bytes | None = None,
     ) -> None:
         super().__init__(status_code=status_code, headers=headers)
         self._body = body
         self._on_finish = on_finish
         self._file = file
+        self._content = content
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -189,6 +192,11 @@ class CountedStreamResponse(Response):
                     "headers": self.raw_headers,
                 }
             )
+            if self._content is not None:
+                mode = "memory"
+                await send({"type": "http.response.body", "body": self._content})
+                sent, complete = len(self._content), True
+                return
             if self._body is None:
                 await send({"type": "http.response.body", "body": b""})
                 complete = True
@@ -226,6 +234,6 @@ class CountedStreamResponse(Response):
                 await self._body.aclose()
             with anyio.CancelScope(shield=True):
                 elapsed_ms = round((time.perf_counter() - started) * 1000)
-                if self._body is not None:
+                if self._body is not None or self._content is not None:
                     add_to_access_line(scope, mode=mode, bytes=sent, complete=complete)
                 await self._on_finish(sent, complete, elapsed_ms)

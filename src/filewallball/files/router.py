@@ -241,6 +241,7 @@ async def download(file_id: str, request: Request, context: ContextDep) -> Respo
         state.activity,
         state.cache,
         state.storage,
+        state.hot_files,
         file_id,
         actor=context.actor,
         method=request.method,

@@ -42,6 +42,7 @@ from filewallball.files.download import (
     content_disposition,
     plan_response,
 )
+from filewallball.files.hot_files import HotFiles
 from filewallball.files.listings import Listings, lists_changed
 from filewallball.files.models import File
 from filewallball.files.naming import is_raster, is_textual
@@ -425,11 +426,32 @@ async def change_file(
     return stored.model_copy(update={**shown, "updated_at": updated_at}), shown
 
 
+@functools.lru_cache(maxsize=1024)
+def _download_headers(stored: StoredFile) -> tuple[Validators, dict[str, str], dict[str, str]]:
+    """A file's validators, the headers of every answer to a download of it, and those of an
+    answer with a body: built once per version of its metadata, not on every download."""
+    validators = Validators(etag=f'"{stored.sha256}"', last_modified=stored.created_at)
+    always = {
+        "ETag": validators.etag,
+        "Last-Modified": validators.http_date,
+        "Cache-Control": "no-cache",
+        "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": DOWNLOAD_CSP,
+    }
+    with_body = {
+        "Content-Type": stored.mime_type,
+        "Content-Disposition": content_disposition(stored.filename),
+    }
+    return validators, always, with_body
+
+
 async def download(
     sessions: async_sessionmaker[AsyncSession],
     activity: ActivityWriter,
     cache: Cache,
     storage: Storage,
+    hot_files: HotFiles,
     file_id: str,
     *,
     actor: Actor,
@@ -441,7 +463,7 @@ async def download(
     if not await storage.exists(stored.storage_key):
         # Found before the headers go out, so the client never gets a 200 with no body.
         raise await content_missing(sessions, stored)
-    validators = Validators(etag=f'"{stored.sha256}"', last_modified=stored.created_at)
+    validators, always, with_body = _download_headers(stored)
     plan = plan_response(headers, validators, stored.size)
     if method == "GET" and plan.status != 304 and plan.start == 0:
         # A download counts once, from its first byte: a client resuming with a later range
@@ -451,38 +473,32 @@ async def download(
             await lists_changed(cache)  # the last download takes the file off every list
     else:
         await retention.require_available(sessions, stored)
-    response_headers = {
-        "ETag": validators.etag,
-        "Last-Modified": validators.http_date,
-        "Cache-Control": "no-cache",
-        "Accept-Ranges": "bytes",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": DOWNLOAD_CSP,
-    }
+    response_headers = dict(always)
     if plan.status != 304:
-        response_headers |= {
-            "Content-Type": stored.mime_type,
-            "Content-Length": str(plan.length),
-            "Content-Disposition": content_disposition(stored.filename),
-        }
+        response_headers |= with_body
+        response_headers["Content-Length"] = str(plan.length)
         if digest := repr_digest(stored.sha256, headers.get("want-repr-digest")):
             response_headers["Repr-Digest"] = digest
     if plan.status == 206:
         end = plan.start + plan.length - 1
         response_headers["Content-Range"] = f"bytes {plan.start}-{end}/{stored.size}"
-    body = (
-        storage.read(stored.storage_key, plan.start, plan.length)
-        if method == "GET" and plan.status != 304
-        else None
-    )
-    # Only a whole blob can be handed to the server to send: pathsend takes no byte range.
-    file = (
-        storage.local_path(stored.storage_key) if body is not None and plan.status == 200 else None
-    )
+    sends_body = method == "GET" and plan.status != 304
+    body = content = file = None
+    if sends_body:
+        try:
+            content = await hot_files.content(storage, stored)
+        except BlobNotFound:  # gone since `exists`: still before any header
+            raise await content_missing(sessions, stored) from None
+        if content is not None:
+            content = content[plan.start : plan.start + plan.length]
+        else:
+            body = storage.read(stored.storage_key, plan.start, plan.length)
+            # Only a whole blob can be handed to the server: pathsend takes no byte range.
+            file = storage.local_path(stored.storage_key) if plan.status == 200 else None
 
     async def record(sent: int, complete: bool, elapsed_ms: int) -> None:
         outcome = {200: "complete", 206: "partial", 304: "not_modified"}[plan.status]
-        if body is not None and not complete:
+        if sends_body and not complete:
             outcome = "aborted"
         elif method == "HEAD":
             outcome = "head"  # headers only: no download happened
@@ -493,7 +509,7 @@ async def download(
             Download(
                 file_id=stored.id,
                 who=rollup.client_label(actor, client.ip),
-                counts=body is not None,
+                counts=sends_body,
                 downloader_ip=client.ip,
                 user_agent=client.user_agent,
                 download_method=method,
@@ -506,7 +522,12 @@ async def download(
         )
 
     return CountedStreamResponse(
-        body, status_code=plan.status, headers=response_headers, on_finish=record, file=file
+        body,
+        status_code=plan.status,
+        headers=response_headers,
+        on_finish=record,
+        file=file,
+        content=content,
     )
 
 
