@@ -708,14 +708,49 @@ def test_a_thumbnail_survives_its_worker_being_killed(
         second.stop()
 
 
-def test_workers_run_with_the_allocator_tuned_for_many_uploads_unless_told_otherwise(
-    clean_backend: Backend, storage_dir: Path, tmp_path: Path
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_server_whose_app_cannot_start_ends_with_status_1(
+    clean_backend: Backend, tmp_path: Path, workers: int
 ) -> None:
-    server = start_server(clean_backend, storage_dir, tmp_path, MALLOC_ARENA_MAX="4")
+    (tmp_path / "a-file").touch()
+    environment = {
+        **os.environ,
+        "FWB_DATABASE_URL": clean_backend.database_url,
+        "FWB_STORAGE_DIR": str(tmp_path / "a-file" / "files"),  # storage cannot open here
+        "FWB_AUTO_MIGRATE": "false",
+        "FWB_LOG_JSON": "true",
+    }
+    command = [sys.executable, "-m", "filewallball", "serve", "--port", str(free_port())]
+    run = subprocess.run(
+        [*command, "--workers", str(workers)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+
+    # For the service manager to see, and to start it again; every line still JSON.
+    assert run.returncode == 1, run.stdout + run.stderr
+    lines = [json.loads(line) for line in (run.stdout + run.stderr).splitlines() if line]
+    assert any(line["event"] == "ASGI lifespan startup failed" for line in lines)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_run_with_the_allocator_tuned_for_many_uploads_unless_told_otherwise(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path, workers: int
+) -> None:
+    server = start_server(
+        clean_backend, storage_dir, tmp_path, workers=workers, MALLOC_ARENA_MAX="4"
+    )
     try:
-        [worker] = psutil.Process(server.process.pid).children(recursive=True)
-        environment = worker.environ()
+        root = psutil.Process(server.process.pid)
+        # One worker runs in the serving process itself; several are its children.
+        serving = [root, *root.children(recursive=True)]
+        environments = [process.environ() for process in serving]
     finally:
         server.stop()
-    assert environment["MALLOC_MMAP_THRESHOLD_"] == str(128 * 1024)
-    assert environment["MALLOC_ARENA_MAX"] == "4"  # the operator's own value wins
+    assert len(serving) == (1 if workers == 1 else 1 + workers)
+    for environment in environments:
+        assert environment["MALLOC_MMAP_THRESHOLD_"] == str(128 * 1024)
+        assert environment["MALLOC_ARENA_MAX"] == "4"  # the operator's own value wins

@@ -1,5 +1,5 @@
-"""The process that serves (and restarts the workers) stays small: on one worker its memory
-counts as much as the worker's against a pod's limit."""
+"""The process that serves several workers (and restarts them) stays small: its memory counts
+against a pod's limit as much as a worker's. (One worker runs in the serving process itself.)"""
 
 from __future__ import annotations
 

@@ -1,10 +1,20 @@
-"""The serving process: the ASGI server, which starts the workers and restarts any that dies.
+"""The serving process: the ASGI server, and the app in one worker or several.
 
 `filewallball serve` checks the settings and migrates the database, then becomes this process
 (an exec: same pid, so a service manager's signals reach the server). The migrations, the
-command line and all they loaded are gone with the old image: this process holds the ASGI
-server and a formatter of its own for its few lines (`ServerLines`), about 28 MiB, and each
-worker loads the app, and the app's log formatter, for itself.
+command line and all they loaded are gone with the old image.
+
+With one worker (the default, and a pod's), granian serves the app in this very process, on
+its event loop: no second process starts and watches the worker, which saves that process's
+28 MiB of a pod's memory. A worker that dies then ends the process (with status 1), for the
+service manager (Kubernetes, systemd, Compose's restart policy) to start it again; SIGTERM and
+SIGINT stop it gracefully, as granian's own supervisor would: no new connections, the requests
+in flight finished within `WORKER_STOP_SECONDS`, then the app's shutdown.
+
+With several, this process is granian's supervisor, which starts the workers and restarts any
+that dies. It holds the ASGI server and a formatter of its own for its few lines
+(`ServerLines`), about 28 MiB, and each worker loads the app, and the app's log formatter, for
+itself.
 
 Loading the app here instead, to share it with the forked workers, was measured: the workers
 write to nearly every page they inherit (reference counts), so the copies cost more memory
@@ -13,11 +23,13 @@ write to nearly every page they inherit (reference counts), so the copies cost m
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import logging.config
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
@@ -107,7 +119,10 @@ def serve(plan: Plan) -> None:
     if plan.workers > 1:
         _share_metrics_between_workers()  # before the workers start: they inherit it
     logging.config.dictConfig(plan.log_config)
-    if plan.server == "granian":
+    if plan.server == "granian" and plan.workers == 1:
+        if not asyncio.run(_serve_in_this_process(plan)):
+            sys.exit(1)
+    elif plan.server == "granian":
         from granian.constants import Interfaces
         from granian.http import HTTP1Settings
         from granian.log import LogLevels
@@ -143,6 +158,42 @@ def serve(plan: Plan) -> None:
             log_level=plan.log_level,
             timeout_keep_alive=5,
         )
+
+
+def _app() -> Any:
+    from filewallball.app import create_app
+
+    return create_app()
+
+
+async def _serve_in_this_process(plan: Plan) -> bool:
+    """Serve until told to stop; False when the worker ended by itself (its start failed)."""
+    from granian.constants import Interfaces
+    from granian.errors import FatalError
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    server = Server(
+        _app,
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=plan.host,
+        port=plan.port,
+        http1_settings=HTTP1Settings(header_read_timeout=10_000),
+        log_access=False,
+        log_level=LogLevels(plan.log_level),
+        log_dictconfig=plan.log_config,
+    )
+    server.workers_kill_timeout = WORKER_STOP_SECONDS  # not among this server's arguments
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, server.signal_handler_interrupt)
+    try:
+        await server.serve()
+    except FatalError:  # the app did not start; granian has logged why
+        return False
+    return not server.interrupt_children
 
 
 if __name__ == "__main__":
