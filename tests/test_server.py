@@ -716,7 +716,8 @@ def test_a_server_whose_app_cannot_start_ends_with_status_1(
     environment = {
         **os.environ,
         "FWB_DATABASE_URL": clean_backend.database_url,
-        "FWB_STORAGE_DIR": str(tmp_path / "a-file" / "files"),  # storage cannot open here
+        "FWB_STORAGE": "local",  # in the run on S3 too: a folder it cannot make
+        "FWB_STORAGE_DIR": str(tmp_path / "a-file" / "files"),
         "FWB_AUTO_MIGRATE": "false",
         "FWB_LOG_JSON": "true",
     }

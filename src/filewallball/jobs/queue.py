@@ -15,13 +15,20 @@ from filewallball.db import utcnow
 from filewallball.jobs.models import Job
 
 MAX_ATTEMPTS = 3
+_QUEUED = "filewallball.jobs.queued"  # in a session's info: it added a job
 
 
 def enqueue(session: AsyncSession, kind: str, **payload: Any) -> Job:
     """Add a job to the caller's transaction: it exists exactly when the caller's change does."""
     job = Job(kind=kind, payload=json.dumps(payload))
     session.add(job)
+    session.info[_QUEUED] = True
     return job
+
+
+def queued_in(session: AsyncSession) -> bool:
+    """Whether `session` added a job: once it has committed, a worker may be woken for it."""
+    return bool(session.info.get(_QUEUED))
 
 
 async def schedule(

@@ -42,7 +42,7 @@ class Received:
 
     stored: StoredFile
     delete_token: str | None  # for anonymous uploads only
-    queued_jobs: bool  # background work (a thumbnail) came with its row: wake a worker
+    queued_jobs: bool  # jobs (a thumbnail) were queued with its row: wake a worker
 
 
 async def record(
@@ -73,7 +73,7 @@ async def record(
     except SQLAlchemyError as exc:
         log.error("upload_metadata_failed", error=type(exc).__name__)
         raise ServiceUnavailable("The file could not be recorded. Try again.") from None
-    return Received(stored, delete_token, queued_jobs=is_raster(blob.mime_type))
+    return Received(stored, delete_token, queued_jobs=queue.queued_in(session))
 
 
 async def _describe(
