@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from filewallball.storage import StorageError
+from filewallball.storage import BlobNotFound, StorageError
 from filewallball.storage.local import LocalStorage, make_private_folders
 
 pytestmark = pytest.mark.anyio
@@ -121,3 +121,13 @@ async def test_check_fails_when_the_root_is_not_writable(tmp_path: Path) -> None
     root.write_bytes(b"")
     with pytest.raises(StorageError):
         await LocalStorage(root).check()
+
+
+async def test_a_file_where_a_folder_should_be_is_a_missing_blob(storage: LocalStorage) -> None:
+    (storage.root / "ab").write_bytes(b"a stray file where a shard folder goes")
+    assert await storage.exists("ab/cd/blob") is False
+    with pytest.raises(BlobNotFound):
+        [chunk async for chunk in storage.read("ab/cd/blob")]
+    with pytest.raises(BlobNotFound):
+        await storage.stat("ab/cd/blob")
+    await storage.delete("ab/cd/blob")  # nothing to delete, and no error

@@ -7,6 +7,7 @@ dot are ours (temporaries, the health probe): keys may not use them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -95,8 +96,9 @@ class LocalStorage:
             path = f"{path}/{part}"
             try:
                 mode = os.lstat(path).st_mode
-            except FileNotFoundError:
-                return "/".join((path, *parts[depth:])), None  # nothing further down exists
+            except (FileNotFoundError, NotADirectoryError):
+                # Nothing further down exists (a stray file where a folder goes holds nothing).
+                return "/".join((path, *parts[depth:])), None
             if stat.S_ISLNK(mode):
                 raise StorageError("blob key points outside the storage root")
         return path, mode
@@ -118,7 +120,7 @@ class LocalStorage:
         path = self.path_of(key)
         try:
             handle = await anyio.to_thread.run_sync(path.open, "rb")
-        except (FileNotFoundError, IsADirectoryError):
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise BlobNotFound(key) from None
         try:
             await anyio.to_thread.run_sync(handle.seek, start)
@@ -139,7 +141,7 @@ class LocalStorage:
         path = self.path_of(key)
         try:
             st = await anyio.to_thread.run_sync(path.stat)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise BlobNotFound(key) from None
         if not stat.S_ISREG(st.st_mode):
             raise BlobNotFound(key)
@@ -147,7 +149,8 @@ class LocalStorage:
 
     async def delete(self, key: str) -> None:
         path = self.path_of(key)
-        await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+        with contextlib.suppress(NotADirectoryError):  # missing: nothing to delete either way
+            await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
 
     async def exists(self, key: str) -> bool:
         # No worker thread: finding the path has just looked at the file (a tenth of a small
