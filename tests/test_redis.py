@@ -215,6 +215,30 @@ async def test_commands_sent_at_once_on_the_shared_connection_each_get_their_own
         await shared.aclose()
 
 
+async def test_commands_asked_for_at_once_reach_redis_in_one_write(
+    redis_server: RedisServer,
+) -> None:
+    # A write to a socket costs a system call and, on loopback, Redis's own work of reading it:
+    # two hundred requests asking at once pay for one.
+    shared = SharedConnection(redis_server.url)
+    try:
+        await shared.call("SET", "k", "v")
+        before = reads_processed(redis_server)
+        replies = await asyncio.gather(*(shared.call("GET", "k") for _ in range(200)))
+        assert replies == [b"v"] * 200
+        # Two hundred writes took Redis over a hundred reads; one write a single read, and
+        # asking for the count a few more of its own.
+        assert reads_processed(redis_server) - before <= 10
+    finally:
+        await shared.aclose()
+
+
+def reads_processed(server: RedisServer) -> int:
+    """How many times Redis has read from its clients' sockets, this question's included."""
+    with Redis(port=server.port, socket_timeout=1) as redis:
+        return int(redis.info("stats")["total_reads_processed"])
+
+
 async def test_the_shared_connection_logs_in_and_uses_the_database_its_url_names(
     redis_server: RedisServer,
 ) -> None:
