@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -735,6 +736,33 @@ def test_a_server_whose_app_cannot_start_ends_with_status_1(
     assert run.returncode == 1, run.stdout + run.stderr
     lines = [json.loads(line) for line in (run.stdout + run.stderr).splitlines() if line]
     assert any(line["event"] == "ASGI lifespan startup failed" for line in lines)
+
+
+def test_a_request_that_outlasts_the_drain_is_cut_off_and_the_server_stops(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path, database: Engine
+) -> None:
+    server = start_server(
+        clean_backend, storage_dir, tmp_path, FWB_DRAIN_SECONDS="1", FWB_LOG_JSON="true"
+    )
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(  # half an upload, and then nothing
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+            b"Content-Type: multipart/form-data; boundary=xx\r\n\r\n--xx\r\n"
+            b'Content-Disposition: form-data; name="file"; filename="slow.bin"\r\n\r\n'
+            + b"x"
+            * 1000
+        )
+        time.sleep(0.5)
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        status = server.process.wait(timeout=30)
+    assert time.monotonic() - started < 10  # the drain's second, not the client's pace
+    assert status == 0  # asked to stop, and stopped
+    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line]
+    assert any(line["event"] == "drain_timed_out" for line in lines)
+    with database.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM files")).scalar() == 0
 
 
 @pytest.mark.parametrize("workers", [1, 2])

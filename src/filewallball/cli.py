@@ -110,6 +110,7 @@ def serve(
             server=server.value,
             log_level=settings.log_level,
             log_config=logging_config(settings, formatter=serving.SERVER_FORMATTER),
+            drain_seconds=settings.drain_seconds,
         )
     )
 

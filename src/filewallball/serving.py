@@ -9,12 +9,14 @@ its event loop: no second process starts and watches the worker, which saves tha
 28 MiB of a pod's memory. A worker that dies then ends the process (with status 1), for the
 service manager (Kubernetes, systemd, Compose's restart policy) to start it again; SIGTERM and
 SIGINT stop it gracefully, as granian's own supervisor would: no new connections, the requests
-in flight finished within `WORKER_STOP_SECONDS`, then the app's shutdown.
+in flight finished within `drain_seconds` (FWB_DRAIN_SECONDS), then the app's shutdown.
+Requests still running then are cut off, and the app's shutdown is skipped, as when the
+supervisor kills a worker that outstays the drain.
 
-With several, this process is granian's supervisor, which starts the workers and restarts any
-that dies. It holds the ASGI server and a formatter of its own for its few lines
-(`ServerLines`), about 28 MiB, and each worker loads the app, and the app's log formatter, for
-itself.
+With several, this process is granian's supervisor, which starts the workers and stops them
+all, and itself, when one dies. It holds the ASGI server and a formatter of its own for its
+few lines (`ServerLines`), about 28 MiB, and each worker loads the app, and the app's log
+formatter, for itself.
 
 Loading the app here instead, to share it with the forked workers, was measured: the workers
 write to nearly every page they inherit (reference counts), so the copies cost more memory
@@ -43,7 +45,6 @@ sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
 
 APP_FACTORY = "filewallball.app:create_app"
 SERVER_FORMATTER = f"{__name__}.ServerLines"
-WORKER_STOP_SECONDS = 25
 # glibc's allocator, tuned for many uploads at once (bench/memory_under_load.py): buffers of
 # 128 KiB and more are mapped and returned to the system when freed, rather than kept in the
 # heap, and threads share two arenas instead of growing one each. Read by glibc as the
@@ -61,6 +62,7 @@ class Plan:
     server: str  # "granian" or "uvicorn"
     log_level: str
     log_config: dict[str, Any]
+    drain_seconds: int = 25
 
 
 class ServerLines(logging.Formatter):
@@ -139,10 +141,10 @@ def serve(plan: Plan) -> None:
             log_access=False,  # the app writes its own request lines, with their request id
             log_level=LogLevels(plan.log_level),
             log_dictconfig=plan.log_config,
-            # A worker still starting when the stop signal comes never hears it (the handler
-            # it inherited belongs to this process): it is killed after this long, inside
-            # Kubernetes' 30 s grace, instead of holding the whole server up.
-            workers_kill_timeout=WORKER_STOP_SECONDS,
+            # Requests in flight get this long to finish; a worker still starting when the stop
+            # signal comes never hears it (the handler it inherited belongs to this process):
+            # it is killed after this long too, instead of holding the whole server up.
+            workers_kill_timeout=plan.drain_seconds,
         ).serve()
     else:
         import uvicorn
@@ -160,7 +162,7 @@ def serve(plan: Plan) -> None:
         )
 
 
-def _app() -> Any:
+def _create_app() -> Any:
     from filewallball.app import create_app
 
     return create_app()
@@ -168,6 +170,7 @@ def _app() -> Any:
 
 async def _serve_in_this_process(plan: Plan) -> bool:
     """Serve until told to stop; False when the worker ended by itself (its start failed)."""
+    log = logging.getLogger(__name__)
     from granian.constants import Interfaces
     from granian.errors import FatalError
     from granian.http import HTTP1Settings
@@ -175,7 +178,7 @@ async def _serve_in_this_process(plan: Plan) -> bool:
     from granian.server.embed import Server
 
     server = Server(
-        _app,
+        _create_app,
         factory=True,
         interface=Interfaces.ASGI,
         address=plan.host,
@@ -185,13 +188,19 @@ async def _serve_in_this_process(plan: Plan) -> bool:
         log_level=LogLevels(plan.log_level),
         log_dictconfig=plan.log_config,
     )
-    server.workers_kill_timeout = WORKER_STOP_SECONDS  # not among this server's arguments
+    server.workers_kill_timeout = plan.drain_seconds  # not among this server's arguments
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop_signal, server.signal_handler_interrupt)
     try:
         await server.serve()
     except FatalError:  # the app did not start; granian has logged why
+        return False
+    except TimeoutError:  # the drain ended with requests still running: they are cut off
+        log.warning("drain_timed_out")  # the requests still running are cut off
+        return True
+    except Exception:  # the address taken, say: said in a line like every other, not raw
+        log.exception("server_failed")
         return False
     return not server.interrupt_children
 

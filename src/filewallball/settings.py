@@ -189,6 +189,10 @@ class Settings(BaseSettings):
         100_000  # a summary at GET /stats/summary for everyone
     )
 
+    # Serving: on SIGTERM, how long requests in flight may take to finish (uploads included)
+    # before they are cut off; keep it below the orchestrator's grace period
+    drain_seconds: Annotated[int, Field(ge=1, le=3600)] = 25
+
     # Logging
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON when the stream is not a terminal

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from filewallball.files.hot_files import SMALL_FILE, HotFiles
+from filewallball.files.hot_files import ENTRY_BYTES, SMALL_FILE_MAX_BYTES, HotFiles
 from filewallball.files.schemas import StoredFile
 from filewallball.storage import BlobNotFound
 from filewallball.storage.local import LocalStorage
@@ -99,8 +99,28 @@ async def test_the_least_recently_downloaded_leave_first_within_the_budget(
         await hot.content(storage, b)
 
 
+async def test_each_kept_file_counts_its_bookkeeping_against_the_budget(
+    storage: LocalStorage,
+) -> None:
+    hot = HotFiles(budget=100 * ENTRY_BYTES)
+    tiny = [await stored(storage, f"tiny-{n}", b"x") for n in range(300)]
+    for file in tiny:
+        await hot.content(storage, file)
+    for file in tiny:
+        await storage.delete(file.storage_key)
+
+    kept = 0
+    for file in tiny:
+        try:
+            await hot.content(storage, file)
+            kept += 1
+        except BlobNotFound:
+            pass
+    assert 0 < kept <= 100  # not 300 one-byte files in a budget of 100 KiB
+
+
 async def test_large_files_and_a_budget_of_nothing_keep_nothing(storage: LocalStorage) -> None:
-    large = await stored(storage, "large", b"l" * (SMALL_FILE + 1))
+    large = await stored(storage, "large", b"l" * (SMALL_FILE_MAX_BYTES + 1))
     small = await stored(storage, "small", b"s")
 
     assert await HotFiles(budget=1024 * KiB).content(storage, large) is None

@@ -4,6 +4,7 @@ they really leave, so a cut-off download records what was sent."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import unicodedata
@@ -194,8 +195,9 @@ class CountedStreamResponse(Response):
             )
             if self._content is not None:
                 mode = "memory"
-                await send({"type": "http.response.body", "body": self._content})
-                sent, complete = len(self._content), True
+                with contextlib.suppress(OSError):  # gone before it took the body: aborted
+                    await send({"type": "http.response.body", "body": self._content})
+                    sent, complete = len(self._content), True
                 return
             if self._body is None:
                 await send({"type": "http.response.body", "body": b""})

@@ -465,14 +465,29 @@ async def download(
         raise await content_missing(sessions, stored)
     validators, always, with_body = _download_headers(stored)
     plan = plan_response(headers, validators, stored.size)
-    if method == "GET" and plan.status != 304 and plan.start == 0:
-        # A download counts once, from its first byte: a client resuming with a later range
-        # does not use up another. The grant itself refuses a link whose downloads are gone.
+    sends_body = method == "GET" and plan.status != 304
+    # A download counts once, from its first byte: a client resuming with a later range does
+    # not use up another.
+    counts = sends_body and plan.start == 0
+    if counts:
         retention.require_unexpired(stored)
-        if await retention.grant_download(sessions, stored) == 0:
-            await lists_changed(cache)  # the last download takes the file off every list
     else:
         await retention.require_available(sessions, stored)
+    body = content = file = None
+    if sends_body:
+        try:
+            content = await hot_files.content(storage, stored)
+        except BlobNotFound:  # gone since `exists`: still before any header, and no grant
+            raise await content_missing(sessions, stored) from None
+        if content is not None:
+            content = content[plan.start : plan.start + plan.length]
+        else:
+            body = storage.read(stored.storage_key, plan.start, plan.length)
+            # Only a whole blob can be handed to the server: pathsend takes no byte range.
+            file = storage.local_path(stored.storage_key) if plan.status == 200 else None
+    # The grant itself refuses a link whose downloads are gone.
+    if counts and await retention.grant_download(sessions, stored) == 0:
+        await lists_changed(cache)  # the last download takes the file off every list
     response_headers = dict(always)
     if plan.status != 304:
         response_headers |= with_body
@@ -482,19 +497,6 @@ async def download(
     if plan.status == 206:
         end = plan.start + plan.length - 1
         response_headers["Content-Range"] = f"bytes {plan.start}-{end}/{stored.size}"
-    sends_body = method == "GET" and plan.status != 304
-    body = content = file = None
-    if sends_body:
-        try:
-            content = await hot_files.content(storage, stored)
-        except BlobNotFound:  # gone since `exists`: still before any header
-            raise await content_missing(sessions, stored) from None
-        if content is not None:
-            content = content[plan.start : plan.start + plan.length]
-        else:
-            body = storage.read(stored.storage_key, plan.start, plan.length)
-            # Only a whole blob can be handed to the server: pathsend takes no byte range.
-            file = storage.local_path(stored.storage_key) if plan.status == 200 else None
 
     async def record(sent: int, complete: bool, elapsed_ms: int) -> None:
         outcome = {200: "complete", 206: "partial", 304: "not_modified"}[plan.status]
