@@ -109,9 +109,14 @@ class Landing:
         async def store(data: bytes) -> None:
             # The digest and the write each run in a worker thread, side by side: both let go
             # of the GIL, and the event loop keeps serving other requests.
-            async with anyio.create_task_group() as both:
-                both.start_soon(anyio.to_thread.run_sync, _hash, data)
-                both.start_soon(writer.write, data)
+            try:
+                async with anyio.create_task_group() as both:
+                    both.start_soon(anyio.to_thread.run_sync, _hash, data)
+                    both.start_soon(writer.write, data)
+            except ExceptionGroup as failed:
+                # The one that failed (the other was cancelled), as itself: a full disk is a
+                # storage error the pipeline answers with a 503, not an unexpected group.
+                raise failed.exceptions[0] from None
             if scan is not None:
                 await scan.feed(data)
 
