@@ -125,26 +125,16 @@ def serve(plan: Plan) -> None:
         if not asyncio.run(_serve_in_this_process(plan)):
             sys.exit(1)
     elif plan.server == "granian":
-        from granian.constants import Interfaces
-        from granian.http import HTTP1Settings
-        from granian.log import LogLevels
         from granian.server import Server
 
         Server(
             APP_FACTORY,
-            factory=True,
-            interface=Interfaces.ASGI,
-            address=plan.host,
-            port=plan.port,
             workers=plan.workers,
-            http1_settings=HTTP1Settings(header_read_timeout=10_000),
-            log_access=False,  # the app writes its own request lines, with their request id
-            log_level=LogLevels(plan.log_level),
-            log_dictconfig=plan.log_config,
             # Requests in flight get this long to finish; a worker still starting when the stop
             # signal comes never hears it (the handler it inherited belongs to this process):
             # it is killed after this long too, instead of holding the whole server up.
             workers_kill_timeout=plan.drain_seconds,
+            **_granian_options(plan),
         ).serve()
     else:
         import uvicorn
@@ -159,7 +149,26 @@ def serve(plan: Plan) -> None:
             log_config=plan.log_config,
             log_level=plan.log_level,
             timeout_keep_alive=5,
+            timeout_graceful_shutdown=plan.drain_seconds,
         )
+
+
+def _granian_options(plan: Plan) -> dict[str, Any]:
+    """What granian is told the same way with one worker in this process or several."""
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    return {
+        "factory": True,
+        "interface": Interfaces.ASGI,
+        "address": plan.host,
+        "port": plan.port,
+        "http1_settings": HTTP1Settings(header_read_timeout=10_000),
+        "log_access": False,  # the app writes its own request lines, with their request id
+        "log_level": LogLevels(plan.log_level),
+        "log_dictconfig": plan.log_config,
+    }
 
 
 def _create_app() -> Any:
@@ -170,24 +179,11 @@ def _create_app() -> Any:
 
 async def _serve_in_this_process(plan: Plan) -> bool:
     """Serve until told to stop; False when the worker ended by itself (its start failed)."""
-    log = logging.getLogger(__name__)
-    from granian.constants import Interfaces
     from granian.errors import FatalError
-    from granian.http import HTTP1Settings
-    from granian.log import LogLevels
     from granian.server.embed import Server
 
-    server = Server(
-        _create_app,
-        factory=True,
-        interface=Interfaces.ASGI,
-        address=plan.host,
-        port=plan.port,
-        http1_settings=HTTP1Settings(header_read_timeout=10_000),
-        log_access=False,
-        log_level=LogLevels(plan.log_level),
-        log_dictconfig=plan.log_config,
-    )
+    log = logging.getLogger(__name__)
+    server = Server(_create_app, **_granian_options(plan))
     server.workers_kill_timeout = plan.drain_seconds  # not among this server's arguments
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -196,8 +192,8 @@ async def _serve_in_this_process(plan: Plan) -> bool:
         await server.serve()
     except FatalError:  # the app did not start; granian has logged why
         return False
-    except TimeoutError:  # the drain ended with requests still running: they are cut off
-        log.warning("drain_timed_out")  # the requests still running are cut off
+    except TimeoutError:  # the drain ran out: the requests still running are cut off
+        log.warning("drain_timed_out")
         return True
     except Exception:  # the address taken, say: said in a line like every other, not raw
         log.exception("server_failed")
