@@ -81,6 +81,14 @@ async def test_a_committed_blob_reads_back_whole(storage: Storage) -> None:
     assert await storage.exists("ab/cd/blob")
 
 
+async def test_one_write_of_several_pieces_appends_them_in_order(storage: Storage) -> None:
+    writer = storage.writer("ab/cd/blob")
+    await writer.write(b"a batch ", b"of ", b"chunks")
+    await writer.write(b", then ", b"another")
+    await writer.commit()
+    assert await read(storage, "ab/cd/blob") == b"a batch of chunks, then another"
+
+
 async def test_a_blob_is_invisible_until_committed(storage: Storage) -> None:
     writer = storage.writer("ab/cd/blob")
     await writer.write(b"not yet")

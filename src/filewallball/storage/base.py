@@ -34,8 +34,9 @@ class BlobInfo:
 class BlobWriter(Protocol):
     """A blob being written: invisible under its key until `commit`, gone after `abort`."""
 
-    async def write(self, data: bytes) -> None:
-        """Append `data` to the blob being written."""
+    async def write(self, *data: bytes) -> None:
+        """Append each of `data`, in order, to the blob being written: a batch of a body's
+        chunks is written as it came, never joined into one copy first."""
 
     async def commit(self) -> None:
         """Make the blob durable and visible under its key, replacing any blob there."""

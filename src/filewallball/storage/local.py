@@ -251,12 +251,12 @@ class LocalBlobWriter:
         fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         return os.fdopen(fd, "wb")  # buffered: a write() never stops short
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: tuple[bytes, ...]) -> None:
         if self._handle is None:
             self._handle = self._open()
-        self._handle.write(data)
+        self._handle.writelines(data)
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, *data: bytes) -> None:
         await anyio.to_thread.run_sync(self._write, data)
 
     def _commit(self) -> None:

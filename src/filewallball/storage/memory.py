@@ -111,9 +111,9 @@ class MemoryBlobWriter:
             raise StorageError("the write was abandoned and removed")
         return self._write
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, *data: bytes) -> None:
         write = self._started()
-        write.chunks.append(bytes(data))
+        write.chunks.extend(map(bytes, data))
         write.last_write = datetime.now(UTC)  # still being written: not abandoned
 
     async def commit(self) -> None:

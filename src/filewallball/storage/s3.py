@@ -246,13 +246,13 @@ class S3BlobWriter:
         self._filled = 0
         self._done = False
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, *data: bytes) -> None:
         if self._done:
             raise StorageError("this write is over")
         if self._spool is None:
             self._spool = await anyio.to_thread.run_sync(tempfile.TemporaryFile)
-        await anyio.to_thread.run_sync(self._spool.write, data)
-        self._filled += len(data)
+        await anyio.to_thread.run_sync(self._spool.writelines, data)
+        self._filled += sum(map(len, data))
         if self._filled >= self._storage.part_size:  # parts may differ in size, not be small
             await self._send()
 

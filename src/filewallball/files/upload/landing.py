@@ -8,6 +8,7 @@ the write or deletes the committed blob; `keep` marks the moment the row owns it
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import uuid
 from collections.abc import AsyncIterable, Iterable
@@ -99,37 +100,40 @@ class Landing:
         mime_type: str | None = None
         storing: asyncio.Future[None] | None = None
 
-        def _hash(data: bytes) -> None:
+        def _hash(chunks: tuple[bytes, ...]) -> None:
             # The MD5 the product keeps, in the same pass: a job that read the file back for
             # it after the upload cost the next upload a third of its pace (bench/README.md).
-            digest.update(data)
-            md5.update(data)
-            verifier.update(data)
+            for data in chunks:
+                digest.update(data)
+                md5.update(data)
+                verifier.update(data)
 
-        async def store(data: bytes) -> None:
+        async def store(chunks: tuple[bytes, ...]) -> None:
             # The digest and the write each run in a worker thread, side by side: both let go
             # of the GIL, and the event loop keeps serving other requests.
             try:
                 async with anyio.create_task_group() as both:
-                    both.start_soon(anyio.to_thread.run_sync, _hash, data)
-                    both.start_soon(writer.write, data)
+                    both.start_soon(anyio.to_thread.run_sync, _hash, chunks)
+                    both.start_soon(functools.partial(writer.write, *chunks))
             except ExceptionGroup as failed:
                 # The one that failed (the other was cancelled), as itself: a full disk is a
                 # storage error the pipeline answers with a 503, not an unexpected group.
                 raise failed.exceptions[0] from None
             if scan is not None:
-                await scan.feed(data)
+                for data in chunks:
+                    await scan.feed(data)
 
         async def flush() -> None:
             # One batch is stored while the next arrives: the bytes go through at the pace of
-            # the slower of the two, not of both one after the other.
+            # the slower of the two, not of both one after the other. Its chunks go as they
+            # came: joining them into one copy cost the event loop more than parsing them.
             nonlocal storing, batched
-            data = b"".join(batch)
+            chunks = tuple(batch)
             batch.clear()
             batched = 0
             if storing is not None:
                 await storing
-            storing = asyncio.ensure_future(store(data))
+            storing = asyncio.ensure_future(store(chunks))
 
         self._landings.now += 1
         try:
