@@ -782,5 +782,5 @@ def test_workers_run_with_the_allocator_tuned_for_many_uploads_unless_told_other
     assert len(serving) == (1 if workers == 1 else 1 + workers)
     for environment in environments:
         assert environment["MALLOC_MMAP_THRESHOLD_"] == str(128 * 1024)
-        assert environment["_RJEM_MALLOC_CONF"] == f"oversize_threshold:{128 * 1024}"
+        assert environment["_RJEM_MALLOC_CONF"] == f"oversize_threshold:{400 * 1024}"
         assert environment["MALLOC_ARENA_MAX"] == "4"  # the operator's own value wins

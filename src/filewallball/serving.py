@@ -45,17 +45,18 @@ sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
 
 APP_FACTORY = "filewallball.app:create_app"
 SERVER_FORMATTER = f"{__name__}.ServerLines"
-# The allocators, tuned for many uploads at once (bench/memory_under_load.py): buffers of
-# 128 KiB and more are returned to the system when freed, rather than kept for reuse. glibc's
-# (Python's objects) maps them, and its threads share two arenas instead of growing one each;
-# granian's jemalloc (the request bodies it reads) purges them at once from its arena for large
-# allocations: with its default, 100 concurrent 1 MB uploads peaked 26 MiB higher, as the
-# memory a finished upload freed stayed in the process for seconds. Read as the process starts,
-# so set before the exec; an operator's own values win.
+# The allocators, tuned for many uploads at once (bench/memory_under_load.py, bench/README.md).
+# glibc's (Python's objects) maps buffers of 128 KiB and more and returns them to the system when
+# freed, and its threads share two arenas instead of growing one each. granian's jemalloc returns
+# at once the request body buffers it frees (granian reads a body in buffers of 408 KiB): kept for
+# reuse, they put 100 concurrent 1 MB uploads 35 MiB higher, past the pod's budget; returned, they
+# cost one 100 MiB upload 8 % of its pace. The threshold stays above the buffers granian sends a
+# file from, which lost 40 % of a large download's pace when returned at once. Read as the process
+# starts, so set before the exec; an operator's own values win.
 ALLOCATOR = {
     "MALLOC_MMAP_THRESHOLD_": str(128 * 1024),
     "MALLOC_ARENA_MAX": "2",
-    "_RJEM_MALLOC_CONF": f"oversize_threshold:{128 * 1024}",
+    "_RJEM_MALLOC_CONF": f"oversize_threshold:{400 * 1024}",
 }
 
 
