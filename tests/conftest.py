@@ -108,8 +108,8 @@ def _sync_url(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, bool]]:
+    return "asyncio", {"use_uvloop": True}  # the loop the service runs on
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

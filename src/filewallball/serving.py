@@ -129,15 +129,21 @@ def serve(plan: Plan) -> None:
     if plan.workers > 1:
         _share_metrics_between_workers()  # before the workers start: they inherit it
     logging.config.dictConfig(plan.log_config)
+    # Every server runs the app on uvloop: a popular file's details took 14 % less of the
+    # worker's CPU than on asyncio's own loop, a list page 21 % (bench/README.md).
     if plan.server == "granian" and plan.workers == 1:
-        if not asyncio.run(_serve_in_this_process(plan)):
+        import uvloop
+
+        if not uvloop.run(_serve_in_this_process(plan)):
             sys.exit(1)
     elif plan.server == "granian":
+        from granian.constants import Loops
         from granian.server import Server
 
         Server(
             APP_FACTORY,
             workers=plan.workers,
+            loop=Loops.uvloop,
             # Requests in flight get this long to finish; a worker still starting when the stop
             # signal comes never hears it (the handler it inherited belongs to this process):
             # it is killed after this long too, instead of holding the whole server up.
@@ -157,6 +163,7 @@ def serve(plan: Plan) -> None:
             log_config=plan.log_config,
             log_level=plan.log_level,
             timeout_keep_alive=5,
+            loop="uvloop",
             timeout_graceful_shutdown=plan.drain_seconds,
         )
 
