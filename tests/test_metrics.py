@@ -76,6 +76,24 @@ async def test_uploads_downloads_and_routes_are_counted(quiet_client: httpx.Asyn
     assert created["file_id"] not in after  # labels hold route templates, never raw paths
 
 
+async def test_a_method_a_client_invents_adds_no_series_of_its_own(
+    quiet_client: httpx.AsyncClient,
+) -> None:
+    before = (await quiet_client.get("/metrics")).text
+    for invented in ("BREW", "WHEN", "PROPFIND"):
+        await quiet_client.request(invented, "/health/live")
+    await quiet_client.request("OPTIONS", "/health/live")
+    after = (await quiet_client.get("/metrics")).text
+
+    def grew(**labels: str) -> float:
+        name = "filewallball_http_requests_total"
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert grew(method="other", route="/health/live", status="405") == 3
+    assert grew(method="OPTIONS", route="/health/live", status="405") == 1
+    assert not any(invented in after for invented in ("BREW", "WHEN", "PROPFIND"))
+
+
 @pytest.mark.skipif(
     not shutil.which("promtool") and not IN_CI,
     reason="promtool (Debian package prometheus) is not installed",

@@ -7,7 +7,6 @@ machinery that `serve` and `backup` need (tests/test_first_steps.py holds it to 
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import ipaddress
 import os
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import structlog
 import typer
+import uvloop
 
 from filewallball.access.roles import Role
 from filewallball.log import configure_logging
@@ -292,7 +292,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     from filewallball.storage import StorageError
 
     try:
-        return asyncio.run(work)
+        return uvloop.run(work)
     except SQLAlchemyError as exc:
         typer.echo(f"filewallball: the database failed: {type(exc).__name__}", err=True)
     except (StorageError, OSError) as exc:
@@ -341,7 +341,7 @@ def create_key(
         )
         return issued
 
-    issued = asyncio.run(_with_session(create, settings))
+    issued = uvloop.run(_with_session(create, settings))
     typer.echo(f"key id:  {issued.key.key_id}\nrole:    {role.value}\nkey:     {issued.secret}")
     typer.echo("Store the key now: it cannot be shown again.", err=True)
 
@@ -352,7 +352,7 @@ def list_keys() -> None:
     from filewallball.access import keys
 
     settings = _settings()
-    for key in asyncio.run(_with_session(keys.all_keys, settings)):
+    for key in uvloop.run(_with_session(keys.all_keys, settings)):
         revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
         typer.echo(f"{key.key_id}  {key.role:<8}  {revoked:<24}  {key.name}")
 
@@ -372,7 +372,7 @@ def revoke_key(key_id: Annotated[str, typer.Argument(help="The key id from `keys
         session.add(audit.entry("key_revoked", actor=CLI_ACTOR, target=f"key:{key_id}"))
         return True
 
-    if not asyncio.run(_with_session(revoke, settings)):
+    if not uvloop.run(_with_session(revoke, settings)):
         typer.echo(f"filewallball: no key {key_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")

@@ -105,8 +105,7 @@ class Edge:
                 status = CLIENT_CLOSED_REQUEST
             elapsed = time.perf_counter() - started
             route, method = route_template(scope), scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(method, route).observe(elapsed)
+            metrics.count_request(method, route, status, elapsed)
             log.info(
                 "request",
                 method=method,

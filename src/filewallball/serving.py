@@ -129,8 +129,9 @@ def serve(plan: Plan) -> None:
     if plan.workers > 1:
         _share_metrics_between_workers()  # before the workers start: they inherit it
     logging.config.dictConfig(plan.log_config)
-    # Every server runs the app on uvloop: a popular file's details took 14 % less of the
-    # worker's CPU than on asyncio's own loop, a list page 21 % (bench/README.md).
+    # Every server runs the app on uvloop: on MariaDB + Redis a popular file's details took 14 %
+    # less of the worker's CPU than on asyncio's own loop, a list page 21 %; on SQLite a popular
+    # file's 7 % (bench/README.md).
     if plan.server == "granian" and plan.workers == 1:
         import uvloop
 

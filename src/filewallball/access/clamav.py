@@ -64,18 +64,25 @@ class ScanStream:
         self._writer = writer
         self._timeout = timeout
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, *pieces: bytes | memoryview) -> None:
         try:
-            self._writer.write(data)
+            self._writer.writelines(pieces)
             async with asyncio.timeout(self._timeout):
                 await self._writer.drain()
         except (OSError, TimeoutError):
             raise ScannerUnavailable("The malware scanner stopped reading the file.") from None
 
-    async def feed(self, data: bytes) -> None:
-        for start in range(0, len(data), MAX_CHUNK):
-            chunk = data[start : start + MAX_CHUNK]
-            await self.send(struct.pack(">I", len(chunk)) + chunk)
+    async def feed(self, *chunks: bytes) -> None:
+        """Send the bytes of `chunks`, in order, each prefixed with its length as clamd wants,
+        in one write and one wait: no copy of the bytes, however many chunks a batch has."""
+        pieces: list[bytes | memoryview] = []
+        for chunk in chunks:
+            view = memoryview(chunk)
+            for start in range(0, len(view), MAX_CHUNK):
+                piece = view[start : start + MAX_CHUNK]
+                pieces += (struct.pack(">I", len(piece)), piece)
+        if pieces:
+            await self.send(*pieces)
 
     async def verdict(self) -> None:
         """Raise MalwareFound with the signature's name, or return when the file is clean."""
