@@ -784,3 +784,29 @@ def test_workers_run_with_the_allocator_tuned_for_many_uploads_unless_told_other
         assert environment["MALLOC_MMAP_THRESHOLD_"] == str(128 * 1024)
         assert environment["_RJEM_MALLOC_CONF"] == f"oversize_threshold:{400 * 1024}"
         assert environment["MALLOC_ARENA_MAX"] == "4"  # the operator's own value wins
+
+
+def test_a_second_stop_signal_ends_a_draining_server_at_once(
+    clean_backend: Backend, storage_dir: Path, tmp_path: Path
+) -> None:
+    server = start_server(clean_backend, storage_dir, tmp_path, FWB_LOG_JSON="true")
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(  # half an upload, and then nothing: the drain would wait 25 s for it
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+            b"Content-Type: multipart/form-data; boundary=xx\r\n\r\n--xx\r\n"
+            b'Content-Disposition: form-data; name="file"; filename="slow.bin"\r\n\r\n'
+            + b"x"
+            * 1000
+        )
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert server.process.poll() is None  # still draining, as asked the first time
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGINT)
+        status = server.process.wait(timeout=10)
+    assert time.monotonic() - started < 5
+    assert status == 1  # stopped, but not cleanly
+    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line]
+    assert any(line["event"] == "stop_forced" for line in lines)

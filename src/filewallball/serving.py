@@ -201,9 +201,18 @@ async def _serve_in_this_process(plan: Plan) -> bool:
     log = logging.getLogger(__name__)
     server = Server(_create_app, **_granian_options(plan))
     server.workers_kill_timeout = plan.drain_seconds  # not among this server's arguments
+
+    def stop() -> None:
+        if server.interrupt_signal:
+            # Asked again while draining (Ctrl-C twice): gone now, as after a kill -9, which
+            # the service survives (the sweep removes unfinished uploads' temporaries later).
+            log.warning("stop_forced")
+            os._exit(1)
+        server.signal_handler_interrupt()  # type: ignore[no-untyped-call]  # granian: untyped
+
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop_signal, server.signal_handler_interrupt)
+        loop.add_signal_handler(stop_signal, stop)
     try:
         await server.serve()
     except FatalError:  # the app did not start; granian has logged why
