@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import structlog
 import typer
-import uvloop
 
 from filewallball.access.roles import Role
 from filewallball.log import configure_logging
@@ -284,6 +283,14 @@ def _run_backup(work: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(1) from None
 
 
+def _run_on_uvloop(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on the loop the service and its tests run on, imported only by a command
+    that runs one."""
+    import uvloop
+
+    return uvloop.run(work)
+
+
 def _run(work: Coroutine[Any, Any, T]) -> T:
     """Run an operator's command: a database, a store or a file that fails it is one clear
     line and exit status 2, never a traceback."""
@@ -292,7 +299,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     from filewallball.storage import StorageError
 
     try:
-        return uvloop.run(work)
+        return _run_on_uvloop(work)
     except SQLAlchemyError as exc:
         typer.echo(f"filewallball: the database failed: {type(exc).__name__}", err=True)
     except (StorageError, OSError) as exc:
@@ -341,7 +348,7 @@ def create_key(
         )
         return issued
 
-    issued = uvloop.run(_with_session(create, settings))
+    issued = _run_on_uvloop(_with_session(create, settings))
     typer.echo(f"key id:  {issued.key.key_id}\nrole:    {role.value}\nkey:     {issued.secret}")
     typer.echo("Store the key now: it cannot be shown again.", err=True)
 
@@ -352,7 +359,7 @@ def list_keys() -> None:
     from filewallball.access import keys
 
     settings = _settings()
-    for key in uvloop.run(_with_session(keys.all_keys, settings)):
+    for key in _run_on_uvloop(_with_session(keys.all_keys, settings)):
         revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
         typer.echo(f"{key.key_id}  {key.role:<8}  {revoked:<24}  {key.name}")
 
@@ -372,7 +379,7 @@ def revoke_key(key_id: Annotated[str, typer.Argument(help="The key id from `keys
         session.add(audit.entry("key_revoked", actor=CLI_ACTOR, target=f"key:{key_id}"))
         return True
 
-    if not uvloop.run(_with_session(revoke, settings)):
+    if not _run_on_uvloop(_with_session(revoke, settings)):
         typer.echo(f"filewallball: no key {key_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
